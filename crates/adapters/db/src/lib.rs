@@ -1,0 +1,7 @@
+//! The database adapter (sea-orm): one connection type, one set of migrations and
+//! one set of repositories for SQLite (the embedded default) and Postgres.
+
+mod database;
+pub mod migration;
+
+pub use database::{Backend, Database, DbConfig, DbError};

@@ -1,0 +1,15 @@
+//! One set of migrations for SQLite and Postgres, written with sea-query so each
+//! backend gets its own dialect. Never edit a migration that has shipped; add one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_users::Migration)]
+    }
+}

@@ -1,0 +1,97 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use devora_ports::{Cache, CacheError};
+use moka::Expiry;
+use moka::future::Cache as Moka;
+
+#[derive(Clone)]
+struct Entry {
+    value: Arc<[u8]>,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+
+    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+/// A bounded in-process cache (moka, TinyLFU eviction) with a TTL per entry.
+/// Bounded by the total bytes of keys and values, so memory cannot grow without limit.
+#[derive(Clone)]
+pub struct MemoryCache {
+    inner: Moka<String, Entry>,
+}
+
+impl MemoryCache {
+    #[must_use]
+    pub fn new(max_bytes: u64) -> Self {
+        let inner = Moka::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, entry: &Entry| {
+                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let hit = self.inner.get(key).await.map(|entry| entry.value.to_vec());
+        let outcome = if hit.is_some() { "hit" } else { "miss" };
+        metrics::counter!("cache_requests_total", "backend" => "in-process", "outcome" => outcome).increment(1);
+        Ok(hit)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.inner.insert(key.to_owned(), Entry { value: Arc::from(value), ttl }).await;
+        Ok(())
+    }
+
+    async fn delete(&self, keys: &[&str]) -> Result<(), CacheError> {
+        for key in keys {
+            self.inner.invalidate(*key).await;
+        }
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "in-process"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stores_reads_and_deletes() {
+        let cache = MemoryCache::new(1 << 20);
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        cache.set("k", b"v", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        cache.delete(&["k", "absent"]).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_own_ttl() {
+        let cache = MemoryCache::new(1 << 20);
+        cache.set("short", b"1", Duration::from_millis(50)).await.unwrap();
+        cache.set("long", b"2", Duration::from_secs(60)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(cache.get("short").await.unwrap(), None);
+        assert!(cache.get("long").await.unwrap().is_some());
+    }
+}

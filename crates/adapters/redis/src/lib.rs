@@ -1,0 +1,17 @@
+//! Redis adapters (deadpool-redis): a shared cache, an exact GCRA rate limiter
+//! across nodes, and a health probe.
+//!
+//! Every operation is bounded by a short timeout and guarded by a circuit
+//! breaker, so a Redis that is down or hanging costs a request nothing: the
+//! breaker opens after a few failures and calls fail at once until a probe
+//! succeeds.
+
+mod breaker;
+mod cache;
+mod rate_limit;
+mod store;
+
+pub use breaker::BreakerState;
+pub use cache::RedisCache;
+pub use rate_limit::RedisRateLimiter;
+pub use store::{RedisConfig, RedisError, RedisStore};

@@ -1,0 +1,200 @@
+//! RFC 9457 problem details, the body of every error response.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+
+/// Base of every problem `type` URI; the code is appended.
+pub const PROBLEM_TYPE_BASE: &str = "https://devora.dev/problems/";
+
+/// A stable, machine-readable error code. Clients switch on this, never on
+/// `title` or `detail`, which are for people and may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// The request could not be read: malformed JSON, a bad header or query.
+    MalformedRequest,
+    /// The request was well-formed but broke a rule; see `errors`.
+    ValidationFailed,
+    /// No valid credentials were presented.
+    Unauthenticated,
+    /// The credentials are valid but do not allow this.
+    Forbidden,
+    /// Nothing is here, or it is not yours.
+    NotFound,
+    /// The resource exists but not with this method.
+    MethodNotAllowed,
+    /// The resource is in a state that conflicts with the request.
+    Conflict,
+    /// The body is larger than this route accepts.
+    PayloadTooLarge,
+    /// The body's `Content-Type` is not one this route accepts.
+    UnsupportedMediaType,
+    /// A rate limit was reached; see `Retry-After`.
+    QuotaExceeded,
+    /// The plan does not allow more of this.
+    PlanLimit,
+    /// A feature needs configuration this server lacks.
+    NotConfigured,
+    /// A dependency (the database) is unavailable; try again later.
+    ServiceUnavailable,
+    /// An unexpected error; quote the `request_id` when reporting it.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status this code is answered with.
+    #[must_use]
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::MalformedRequest => 400,
+            Self::Unauthenticated => 401,
+            Self::Forbidden | Self::PlanLimit => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::ValidationFailed => 422,
+            Self::QuotaExceeded => 429,
+            Self::Internal => 500,
+            Self::NotConfigured | Self::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The problem's short human summary, the same for every occurrence.
+    #[must_use]
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "Malformed request",
+            Self::ValidationFailed => "Validation failed",
+            Self::Unauthenticated => "Authentication required",
+            Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => "Conflict",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::QuotaExceeded => "Quota exceeded",
+            Self::PlanLimit => "Plan limit reached",
+            Self::NotConfigured => "Feature not configured",
+            Self::ServiceUnavailable => "Service unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
+
+    /// The code as it appears on the wire and in the problem `type`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "malformed-request",
+            Self::ValidationFailed => "validation-failed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict => "conflict",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::QuotaExceeded => "quota-exceeded",
+            Self::PlanLimit => "plan-limit",
+            Self::NotConfigured => "not-configured",
+            Self::ServiceUnavailable => "service-unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The problem `type` URI for this code.
+    #[must_use]
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.as_str())
+    }
+}
+
+/// One broken rule in a request body or query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct FieldError {
+    /// The field's name as sent (`email`, `items[2].path`); empty for the body as a whole.
+    pub field: String,
+    /// A stable code for the rule (`required`, `too-long`, `unknown-field`, `invalid`).
+    pub code: String,
+    /// A human explanation.
+    pub message: String,
+}
+
+/// An RFC 9457 problem: the body of every 4xx and 5xx response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "type": "https://devora.dev/problems/not-found",
+    "title": "Not found",
+    "status": 404,
+    "detail": "No route matches GET /api/v2/nope.",
+    "instance": "/api/v2/nope",
+    "code": "not-found",
+    "request_id": "01JD3Q8Z6V9K2M4N5P7R8S9T0V"
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem: `https://devora.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    #[ts(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    /// The HTTP status code, repeated for convenience.
+    pub status: u16,
+    /// What went wrong with this request, for people.
+    pub detail: String,
+    /// The path of the request that failed.
+    pub instance: String,
+    pub code: ErrorCode,
+    /// The request's id (also in `X-Request-Id`); quote it when reporting a problem.
+    pub request_id: String,
+    /// Present on validation failures: each broken rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    #[must_use]
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: code.type_uri(),
+            title: code.title().to_owned(),
+            status: code.status(),
+            detail: detail.into(),
+            instance: String::new(),
+            code,
+            request_id: String::new(),
+            errors: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_code_matches_serde_name() {
+        for code in [
+            ErrorCode::MalformedRequest,
+            ErrorCode::ValidationFailed,
+            ErrorCode::QuotaExceeded,
+            ErrorCode::PlanLimit,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
+        }
+    }
+
+    #[test]
+    fn problem_serialises_type_and_omits_empty_errors() {
+        let p = Problem::new(ErrorCode::NotFound, "nothing");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["type"], "https://devora.dev/problems/not-found");
+        assert_eq!(json["status"], 404);
+        assert!(json.get("errors").is_none());
+    }
+}

@@ -1,0 +1,7 @@
+//! Use cases, written against the ports only.
+
+pub mod health;
+pub mod rate_limit;
+
+pub use health::{ComponentReport, HealthService, ReadinessReport};
+pub use rate_limit::FallbackRateLimiter;

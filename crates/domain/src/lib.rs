@@ -1,0 +1,8 @@
+//! Devora's domain: pure types and rules. No I/O, no framework types.
+//!
+//! Values that reach this crate are valid by construction: each newtype has one
+//! `parse` that checks it, and nothing else builds one.
+
+pub mod rate_limit;
+
+pub use rate_limit::{PolicyName, Quota, QuotaError};

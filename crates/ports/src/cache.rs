@@ -1,0 +1,38 @@
+//! A shared key-value cache with per-entry time to live.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// The cache could not answer. Callers treat this as a miss and carry on: a cache
+/// is never allowed to fail a request.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The backend did not answer in time, or its circuit is open.
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    /// The value stored under `key`, or `None` on a miss or after expiry.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`] when the backend cannot be reached in time.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`] when the backend cannot be reached in time.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
+
+    /// Removes `keys`; missing keys are not an error.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`] when the backend cannot be reached in time.
+    async fn delete(&self, keys: &[&str]) -> Result<(), CacheError>;
+
+    /// A short name for logs, metrics and the readiness report (`in-process`, `redis`).
+    fn backend(&self) -> &'static str;
+}

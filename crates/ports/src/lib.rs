@@ -1,0 +1,13 @@
+//! The traits the core needs from the outside world. Adapters implement them;
+//! the app layer is written against them only.
+//!
+//! These are `async_trait` traits so the server can choose an adapter at run
+//! time (SQLite or Postgres, in-process or Redis) behind an `Arc<dyn ...>`.
+
+pub mod cache;
+pub mod probe;
+pub mod rate_limit;
+
+pub use cache::{Cache, CacheError};
+pub use probe::{Probe, ProbeError};
+pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};
