@@ -1,1 +1,20 @@
+//! The HTTP face of Devora (actix-web): routes, extractors, middleware,
+//! problem+json errors and the OpenAPI document.
+//!
+//! Handlers only parse, call the app layer and map; they never touch storage.
 
+mod context;
+mod error;
+mod extract;
+mod metrics_recorder;
+mod openapi;
+mod routes;
+mod server;
+mod state;
+
+pub use error::ApiError;
+pub use extract::ApiJson;
+pub use metrics_recorder::metrics_handle;
+pub use openapi::{openapi_document, openapi_yaml};
+pub use server::{OpenApiDocsHandle, RouteHook, build_app, serve};
+pub use state::{AppState, HttpConfig};

@@ -1,0 +1,455 @@
+//! Typed settings from the environment, validated once at start.
+//!
+//! Hand-written rather than a config crate: the settings are flat environment
+//! variables with fixed names, and every error must name its variable and say
+//! what is wrong, all of them at once, which is simplest done directly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub sqlite_busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub op_timeout: Duration,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: Option<usize>,
+    pub json_limit: usize,
+    pub body_limit: usize,
+    pub shutdown_timeout: Duration,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Credentials of an optional integration; `None` fields mean "not configured".
+#[derive(Debug, Clone, Default)]
+pub struct Integrations {
+    pub stripe_secret_key: Option<SecretString>,
+    pub stripe_webhook_secrets: Vec<SecretString>,
+    pub stripe_api_base: String,
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<SecretString>,
+    pub google_issuer_url: String,
+    pub github_client_id: Option<String>,
+    pub github_client_secret: Option<SecretString>,
+    pub github_oauth_base: String,
+    pub github_api_base: String,
+    pub llm_base_url: Option<String>,
+    pub llm_api_key: Option<SecretString>,
+    pub llm_model: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: AppEnv,
+    pub log_format: LogFormat,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis: Option<RedisSettings>,
+    pub jwt_secret: SecretString,
+    /// True when no `JWT_SECRET` was given and one was generated (development only).
+    pub jwt_secret_generated: bool,
+    pub public_url: String,
+    pub frontend_url: String,
+    pub cache_max_bytes: u64,
+    pub admin_emails: Vec<String>,
+    pub integrations: Integrations,
+    /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
+    pub handle_signals: bool,
+}
+
+/// One variable's problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Every problem found in the environment, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<VarError>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for err in &self.0 {
+            writeln!(f, "  {}: {}", err.variable, err.problem)?;
+        }
+        Ok(())
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://devora.db?mode=rwc";
+
+/// Reads typed values out of a variable map, collecting errors instead of stopping.
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: Vec<VarError>,
+}
+
+impl Reader<'_> {
+    /// The trimmed value, `None` when unset or blank.
+    fn get(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, variable: &'static str, problem: impl Into<String>) {
+        self.errors.push(VarError { variable, problem: problem.into() });
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(SecretString::from)
+    }
+
+    fn number<T>(&mut self, name: &'static str, default: T, min: T, max: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(name) else { return default };
+        match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            _ => {
+                self.fail(name, format!("must be a whole number from {min} to {max} (got {raw:?})"));
+                default
+            }
+        }
+    }
+
+    fn bool(&mut self, name: &'static str, default: bool) -> bool {
+        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                self.fail(name, format!("must be true or false (got {other:?})"));
+                default
+            }
+        }
+    }
+
+    fn http_url(&mut self, name: &'static str, default: &str) -> String {
+        let value = self.string(name, default);
+        if !(value.starts_with("http://") || value.starts_with("https://")) || value.contains(char::is_whitespace) {
+            self.fail(name, format!("must be an http:// or https:// URL (got {value:?})"));
+        }
+        value.trim_end_matches('/').to_owned()
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Settings {
+    /// Settings from the process environment.
+    ///
+    /// # Errors
+    /// Every invalid variable, named, with what is wrong.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Settings from explicit variables (tests build these without touching the
+    /// process environment).
+    ///
+    /// # Errors
+    /// Every invalid variable, named, with what is wrong.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = vars.into_iter().collect();
+        let mut r = Reader { vars: &vars, errors: Vec::new() };
+
+        let env = match r.get("APP_ENV").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("development" | "dev") => AppEnv::Development,
+            Some("production" | "prod") => AppEnv::Production,
+            Some(other) => {
+                r.fail("APP_ENV", format!("must be development or production (got {other:?})"));
+                AppEnv::Development
+            }
+        };
+        let production = env == AppEnv::Production;
+        let log_format = match r.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None if production => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some("pretty" | "text") => LogFormat::Pretty,
+            Some(other) => {
+                r.fail("LOG_FORMAT", format!("must be json or pretty (got {other:?})"));
+                LogFormat::Pretty
+            }
+        };
+
+        let public_url = r.http_url("PUBLIC_URL", "http://localhost:8080");
+        let frontend_url = r.http_url("FRONTEND_URL", "http://localhost:5173");
+        let mut cors_origins = r.list("CORS_ORIGINS");
+        if cors_origins.is_empty() {
+            cors_origins.push(frontend_url.clone());
+        }
+        for origin in &cors_origins {
+            let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.trim_end_matches('/').contains(|c: char| c == '?' || c == '#' || c.is_whitespace())
+                && origin.matches('/').count() == 2;
+            if !valid {
+                r.fail("CORS_ORIGINS", format!("{origin:?} is not an origin (scheme://host[:port], no path)"));
+            }
+        }
+        let mut trusted_proxies = Vec::new();
+        for raw in r.list("TRUSTED_PROXIES") {
+            match raw.parse::<IpNet>().or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from)) {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => r.fail("TRUSTED_PROXIES", format!("{raw:?} is not an IP address or CIDR block")),
+            }
+        }
+
+        let http = HttpSettings {
+            host: r.string("HOST", "127.0.0.1"),
+            port: r.number("PORT", 8080u16, 0, u16::MAX),
+            workers: r.get("HTTP_WORKERS").map(|_| r.number("HTTP_WORKERS", 1usize, 1, 256)),
+            json_limit: r.number("HTTP_JSON_LIMIT_BYTES", 256 * 1024usize, 1024, 64 * 1024 * 1024),
+            body_limit: r.number("HTTP_BODY_LIMIT_BYTES", 10 * 1024 * 1024usize, 1024, 1024 * 1024 * 1024),
+            shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECS", 30u64, 0, 3600)),
+            cors_origins,
+            trusted_proxies,
+        };
+
+        let db_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let is_sqlite = db_url.starts_with("sqlite:");
+        if !is_sqlite && !db_url.starts_with("postgres://") && !db_url.starts_with("postgresql://") {
+            r.fail("DATABASE_URL", "must start with sqlite: or postgres://");
+        }
+        let allow_sqlite = r.bool("ALLOW_SQLITE_IN_PRODUCTION", false);
+        if production && is_sqlite && !allow_sqlite {
+            r.fail(
+                "DATABASE_URL",
+                "is SQLite while APP_ENV=production; use Postgres, or set ALLOW_SQLITE_IN_PRODUCTION=true for a single node",
+            );
+        }
+        let database = DatabaseSettings {
+            url: SecretString::from(db_url),
+            max_connections: r.number("DATABASE_MAX_CONNECTIONS", if is_sqlite { 8u32 } else { 20 }, 1, 1000),
+            min_connections: r.number("DATABASE_MIN_CONNECTIONS", 0u32, 0, 1000),
+            connect_timeout: Duration::from_secs(r.number("DATABASE_CONNECT_TIMEOUT_SECS", 5u64, 1, 300)),
+            idle_timeout: Duration::from_secs(r.number("DATABASE_IDLE_TIMEOUT_SECS", 300u64, 1, 86_400)),
+            sqlite_busy_timeout: Duration::from_millis(r.number("SQLITE_BUSY_TIMEOUT_MS", 5_000u64, 0, 600_000)),
+        };
+
+        let redis = r.get("REDIS_URL").map(|url| {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+                r.fail("REDIS_URL", "must start with redis://, rediss:// or unix://");
+            }
+            RedisSettings {
+                url: SecretString::from(url),
+                key_prefix: r.string("REDIS_KEY_PREFIX", "devora:"),
+                pool_size: r.number("REDIS_POOL_SIZE", 16usize, 1, 1024),
+                op_timeout: Duration::from_millis(r.number("REDIS_TIMEOUT_MS", 250u64, 10, 10_000)),
+                breaker_threshold: r.number("REDIS_BREAKER_THRESHOLD", 3u32, 1, 1000),
+                breaker_cooldown: Duration::from_millis(r.number("REDIS_BREAKER_COOLDOWN_MS", 2_000u64, 100, 600_000)),
+            }
+        });
+
+        let (jwt_secret, jwt_secret_generated) = match r.secret("JWT_SECRET") {
+            Some(secret) if secret.expose_secret().len() >= 32 => (secret, false),
+            Some(_) => {
+                r.fail("JWT_SECRET", "must be at least 32 bytes (e.g. `openssl rand -base64 48`)");
+                (generate_secret(), true)
+            }
+            None if production => {
+                r.fail("JWT_SECRET", "is required when APP_ENV=production (at least 32 bytes)");
+                (generate_secret(), true)
+            }
+            None => (generate_secret(), true),
+        };
+
+        let integrations = Integrations {
+            stripe_secret_key: r.secret("STRIPE_SECRET_KEY"),
+            stripe_webhook_secrets: r.list("STRIPE_WEBHOOK_SECRET").into_iter().map(SecretString::from).collect(),
+            stripe_api_base: r.http_url("STRIPE_API_BASE", "https://api.stripe.com"),
+            google_client_id: r.get("GOOGLE_CLIENT_ID"),
+            google_client_secret: r.secret("GOOGLE_CLIENT_SECRET"),
+            google_issuer_url: r.http_url("GOOGLE_ISSUER_URL", "https://accounts.google.com"),
+            github_client_id: r.get("GITHUB_CLIENT_ID"),
+            github_client_secret: r.secret("GITHUB_CLIENT_SECRET"),
+            github_oauth_base: r.http_url("GITHUB_OAUTH_BASE", "https://github.com"),
+            github_api_base: r.http_url("GITHUB_API_BASE", "https://api.github.com"),
+            llm_base_url: r.get("LLM_BASE_URL").map(|_| r.http_url("LLM_BASE_URL", "")),
+            llm_api_key: r.secret("LLM_API_KEY"),
+            llm_model: r.get("LLM_MODEL"),
+        };
+        for (id, secret, id_name, secret_name) in [
+            (integrations.google_client_id.is_some(), integrations.google_client_secret.is_some(), "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+            (integrations.github_client_id.is_some(), integrations.github_client_secret.is_some(), "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+        ] {
+            if id && !secret {
+                r.fail(secret_name, format!("is required when {id_name} is set"));
+            } else if secret && !id {
+                r.fail(id_name, format!("is required when {secret_name} is set"));
+            }
+        }
+
+        let admin_emails = r.list("ADMIN_EMAILS").into_iter().map(|e| e.to_lowercase()).collect::<Vec<_>>();
+        for email in &admin_emails {
+            if !email.contains('@') {
+                r.fail("ADMIN_EMAILS", format!("{email:?} is not an email address"));
+            }
+        }
+        let cache_max_bytes = r.number("CACHE_MAX_BYTES", 64 * 1024 * 1024u64, 1024 * 1024, 64 * 1024 * 1024 * 1024);
+
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Self {
+            env,
+            log_format,
+            http,
+            database,
+            redis,
+            jwt_secret,
+            jwt_secret_generated,
+            public_url,
+            frontend_url,
+            cache_max_bytes,
+            admin_emails,
+            integrations,
+            handle_signals: true,
+        })
+    }
+
+    /// The database URL with any password hidden, for logs.
+    #[must_use]
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(self.database.url.expose_secret())
+    }
+}
+
+/// `scheme://user:secret@host/db` -> `scheme://user:***@host/db`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// 48 random bytes, base64: a development signing key that changes every start.
+fn generate_secret() -> SecretString {
+    let bytes: [u8; 48] = rand::random();
+    SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn empty_environment_gives_the_embedded_default() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.env, AppEnv::Development);
+        assert_eq!(s.http.port, 8080);
+        assert_eq!(s.http.host, "127.0.0.1");
+        assert_eq!(s.database.url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert!(s.redis.is_none());
+        assert!(s.jwt_secret_generated);
+        assert!(s.jwt_secret.expose_secret().len() >= 32);
+        assert_eq!(s.http.cors_origins, vec!["http://localhost:5173".to_owned()]);
+        assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn production_refuses_missing_secret_and_sqlite() {
+        let err = Settings::from_vars(vars(&[("APP_ENV", "production")])).unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|e| e.variable).collect();
+        assert!(names.contains(&"JWT_SECRET"), "{err}");
+        assert!(names.contains(&"DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn production_accepts_sqlite_when_explicitly_allowed() {
+        let s = Settings::from_vars(vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", &"k".repeat(32)),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(!s.jwt_secret_generated);
+    }
+
+    #[test]
+    fn each_bad_variable_is_named_with_its_problem() {
+        let err = Settings::from_vars(vars(&[
+            ("PORT", "eighty"),
+            ("JWT_SECRET", "short"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
+            ("CORS_ORIGINS", "https://ok.example, https://bad.example/path"),
+            ("GOOGLE_CLIENT_ID", "id-without-secret"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for name in ["PORT", "JWT_SECRET", "DATABASE_URL", "REDIS_URL", "TRUSTED_PROXIES", "CORS_ORIGINS", "GOOGLE_CLIENT_SECRET"] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert!(text.contains("\"eighty\""), "{text}");
+        assert!(!text.contains("short"), "secrets are never echoed: {text}");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings::from_vars(vars(&[
+            ("JWT_SECRET", "super-secret-value-that-is-long-enough"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/devora"),
+        ]))
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("super-secret-value"));
+        assert!(!debug.contains("hunter2"));
+        assert_eq!(s.database_url_redacted(), "postgres://app:***@db/devora");
+    }
+}

@@ -1,0 +1,118 @@
+//! `ApiError`: every failure a handler returns, rendered once as problem+json.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use devora_api_types::{ErrorCode, FieldError, Problem};
+
+use crate::context::{self, PROBLEM_JSON};
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error on its way to the client: a stable code, a human detail, and for a
+/// 500 the internal cause, which is logged with the request id and never sent.
+pub struct ApiError {
+    code: ErrorCode,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    cause: Option<Cause>,
+}
+
+impl ApiError {
+    #[must_use]
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), errors: None, headers: Vec::new(), cause: None }
+    }
+
+    /// A 500: the client learns only that something failed and the request id.
+    #[must_use]
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        let mut err = Self::new(ErrorCode::Internal, "An unexpected error occurred. Quote the request_id when reporting it.");
+        err.cause = Some(cause.into());
+        err
+    }
+
+    /// A 422 listing each broken rule.
+    #[must_use]
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] if one.field.is_empty() => one.message.clone(),
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid.", many.len()),
+        };
+        let mut err = Self::new(ErrorCode::ValidationFailed, detail);
+        err.errors = Some(errors);
+        err
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// Renders the problem for the current request (id and path from the request context).
+    #[must_use]
+    pub fn response(&self) -> HttpResponse {
+        let ctx = context::current();
+        let request_id = ctx.as_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        if let Some(cause) = &self.cause {
+            tracing::error!(request_id = %request_id, error = %ErrorChain(cause.as_ref()), "internal error");
+        }
+        let mut problem = Problem::new(self.code, self.detail.clone());
+        problem.instance = ctx.map(|c| c.path).unwrap_or_default();
+        problem.request_id = request_id;
+        problem.errors.clone_from(&self.errors);
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        for (name, value) in &self.headers {
+            res.insert_header((name.clone(), value.clone()));
+        }
+        res.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}
+
+/// `error: outer: inner: root` for logs.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError").field("code", &self.code).field("detail", &self.detail).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.response()
+    }
+}

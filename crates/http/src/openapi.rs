@@ -1,0 +1,57 @@
+//! The OpenAPI 3.1 document, derived from the handlers' `#[utoipa::path]`s and the DTOs.
+
+use devora_api_types::{ErrorCode, FieldError, Problem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{docs, service};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Devora API",
+        version = "2.0.0",
+        description = "Devora's backend: accounts, projects, AI generation jobs, billing and administration.\n\n\
+Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`; \
+every response carries `X-Request-Id`.",
+    ),
+    paths(
+        service::root,
+        service::live,
+        service::ready,
+        service::metrics,
+        docs::openapi_json,
+        docs::openapi_yaml,
+    ),
+    components(schemas(Problem, ErrorCode, FieldError)),
+    tags((name = "service", description = "Service information, health, metrics and documentation")),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` scheme (access JWT) that authenticated routes reference.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The document as served at `/openapi.json`.
+#[must_use]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as YAML, as served at `/openapi.yaml` and committed in `docs/openapi.yaml`.
+///
+/// # Errors
+/// When YAML serialisation fails (it does not for this document).
+pub fn openapi_yaml() -> Result<String, String> {
+    openapi_document().to_yaml().map_err(|e| e.to_string())
+}

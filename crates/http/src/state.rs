@@ -1,0 +1,38 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use devora_app::HealthService;
+use devora_ports::{Cache, RateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Settings the HTTP layer needs, already validated by the server's config.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest JSON body accepted, in bytes.
+    pub json_limit: usize,
+    /// Largest non-JSON body accepted (file uploads), in bytes.
+    pub payload_limit: usize,
+    /// Origins allowed by CORS (exact match, scheme and port included).
+    pub cors_origins: Vec<String>,
+    /// Worker threads; `None` = one per core.
+    pub workers: Option<usize>,
+    /// Time to let in-flight requests finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+    /// Whether the server installs its own SIGTERM/SIGINT handlers (off in tests).
+    pub handle_signals: bool,
+    /// Send `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
+}
+
+/// Called before `/metrics` renders, to refresh gauges sampled on demand (DB pool).
+pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
+
+/// What handlers share. Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub health: HealthService,
+    pub cache: Arc<dyn Cache>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub metrics: PrometheusHandle,
+    pub scrape_hooks: Vec<ScrapeHook>,
+}

@@ -1,0 +1,93 @@
+//! Dependencies failing: Redis down is never fatal; a database down is a fast 503.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+async fn readiness(app: &TestApp) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let res = app.get("/health/ready").await;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap(), elapsed)
+}
+
+async fn redis_outage(variant: Variant, mode: ProxyMode) {
+    let Some(app) = TestApp::spawn_with(variant, Options { proxy_redis: true, ..Options::default() }).await else {
+        return;
+    };
+    let (status, body, _) = readiness(&app).await;
+    assert_eq!((status, &body["checks"]["redis"]["status"]), (200, &Value::from("up")));
+
+    app.redis_proxy.as_ref().unwrap().set_mode(mode);
+    for _ in 0..3 {
+        let (status, body, elapsed) = readiness(&app).await;
+        assert_eq!(status, 200, "Redis down must not make the node unready: {body}");
+        assert_eq!(body["checks"]["redis"]["status"], "down");
+        assert_eq!(body["checks"]["database"]["status"], "up");
+        // The readiness bound (1.5 s per check) holds; the margin absorbs a noisy machine.
+        assert!(elapsed < Duration::from_secs(3), "readiness took {elapsed:?}");
+        assert_eq!(app.get("/api/v2").await.status(), 200);
+    }
+
+    app.redis_proxy.as_ref().unwrap().set_mode(ProxyMode::Forward);
+    let mut recovered = false;
+    for _ in 0..50 {
+        let (_, body, _) = readiness(&app).await;
+        if body["checks"]["redis"]["status"] == "up" {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "Redis was not reported up again after it came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refusing_connections_leaves_the_node_ready() {
+    redis_outage(Variant::SQLITE_REDIS, ProxyMode::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hanging_leaves_the_node_ready_without_hanging_it() {
+    redis_outage(Variant::POSTGRES_REDIS, ProxyMode::Blackhole).await;
+}
+
+async fn database_outage(mode: ProxyMode) {
+    let Some(app) = TestApp::spawn_with(Variant::POSTGRES_MEMORY, Options { proxy_database: true, ..Options::default() }).await
+    else {
+        return;
+    };
+    assert_eq!(readiness(&app).await.0, 200);
+    app.database_proxy.as_ref().unwrap().set_mode(mode);
+    for _ in 0..2 {
+        let (status, body, elapsed) = readiness(&app).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "down");
+        assert_eq!(body["checks"]["database"]["status"], "down");
+        assert!(elapsed < Duration::from_secs(3), "an unreachable database took {elapsed:?} to report");
+    }
+    // Liveness does not depend on the database.
+    assert_eq!(app.get("/health/live").await.status(), 200);
+
+    app.database_proxy.as_ref().unwrap().set_mode(ProxyMode::Forward);
+    let mut recovered = false;
+    for _ in 0..50 {
+        if readiness(&app).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "readiness did not recover with the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_gives_a_fast_503() {
+    database_outage(ProxyMode::Refuse).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_database_gives_a_503_within_the_bound() {
+    database_outage(ProxyMode::Blackhole).await;
+}
