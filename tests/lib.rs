@@ -83,7 +83,9 @@ fn service_available(name: &str, addr: SocketAddr) -> bool {
     let up = *cache.entry(name.to_owned()).or_insert_with(|| reachable(addr));
     if !up {
         assert!(!in_ci(), "{name} at {addr} is unreachable and CI=true: tests against real {name} are mandatory in CI");
-        eprintln!("\n*** SKIPPED: {name} at {addr} is unreachable; this {name} variant did not run. (In CI this fails.) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: {name} at {addr} is unreachable; this {name} variant did not run. (In CI this fails.) ***\n"
+        );
     }
     up
 }

@@ -5,7 +5,16 @@ use std::process::Command;
 
 const CORE: &[&str] = &["devora-domain", "devora-ports", "devora-app", "devora-api-types"];
 const FORBIDDEN: &[&str] = &[
-    "actix-web", "actix-http", "actix-cors", "sea-orm", "sea-query", "sqlx", "sqlx-core", "redis", "deadpool-redis", "reqwest",
+    "actix-web",
+    "actix-http",
+    "actix-cors",
+    "sea-orm",
+    "sea-query",
+    "sqlx",
+    "sqlx-core",
+    "redis",
+    "deadpool-redis",
+    "reqwest",
     "hyper",
 ];
 
@@ -35,9 +44,11 @@ fn domain_ports_and_app_never_depend_on_frameworks_or_drivers() {
     let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
     for node in meta["resolve"]["nodes"].as_array().unwrap() {
         let id = node["id"].as_str().unwrap();
-        let deps = node["deps"].as_array().unwrap().iter().filter(|d| {
-            d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null())
-        });
+        let deps = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null()));
         edges.insert(id, deps.map(|d| d["pkg"].as_str().unwrap()).collect());
     }
     for core in CORE {

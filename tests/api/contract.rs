@@ -26,9 +26,8 @@ fn committed_typescript_types_match_the_code() {
     let committed_dir = repo_root().join("clients/typescript/src/generated");
     let mut generated: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     generated.sort();
-    let mut committed: Vec<_> = std::fs::read_dir(&committed_dir)
-        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
+    let mut committed: Vec<_> =
+        std::fs::read_dir(&committed_dir).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
     committed.sort();
     assert_eq!(generated, committed, "generated type files differ: run `just types`");
     for name in generated {

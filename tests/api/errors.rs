@@ -65,13 +65,7 @@ async fn echo_app() -> Option<TestApp> {
 }
 
 async fn post_echo(app: &TestApp, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-    app.client
-        .post(app.url("/__test/echo"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    app.client.post(app.url("/__test/echo")).header("content-type", content_type).body(body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -80,7 +74,8 @@ async fn json_bodies_are_parsed_and_each_failure_is_precise() {
     let ok = post_echo(&app, "application/json", r#"{"name":"a","count":1}"#).await;
     assert_eq!(ok.status(), 200);
 
-    let malformed = assert_problem(post_echo(&app, "application/json", r#"{"name": "a","#).await, 400, "malformed-request").await;
+    let malformed =
+        assert_problem(post_echo(&app, "application/json", r#"{"name": "a","#).await, 400, "malformed-request").await;
     assert!(malformed["detail"].as_str().unwrap().contains("not valid JSON"));
 
     let unknown = assert_problem(
@@ -91,15 +86,21 @@ async fn json_bodies_are_parsed_and_each_failure_is_precise() {
     .await;
     assert_eq!(unknown["errors"][0]["code"], "unknown-field");
 
-    let wrong_type =
-        assert_problem(post_echo(&app, "application/json", r#"{"name":"a","count":"x"}"#).await, 422, "validation-failed").await;
+    let wrong_type = assert_problem(
+        post_echo(&app, "application/json", r#"{"name":"a","count":"x"}"#).await,
+        422,
+        "validation-failed",
+    )
+    .await;
     assert_eq!(wrong_type["errors"][0]["field"], "count");
     assert_eq!(wrong_type["errors"][0]["code"], "invalid");
 
-    let missing = assert_problem(post_echo(&app, "application/json", r#"{"name":"a"}"#).await, 422, "validation-failed").await;
+    let missing =
+        assert_problem(post_echo(&app, "application/json", r#"{"name":"a"}"#).await, 422, "validation-failed").await;
     assert_eq!(missing["errors"][0]["code"], "required");
 
-    assert_problem(post_echo(&app, "text/plain", r#"{"name":"a","count":1}"#).await, 415, "unsupported-media-type").await;
+    assert_problem(post_echo(&app, "text/plain", r#"{"name":"a","count":1}"#).await, 415, "unsupported-media-type")
+        .await;
     let big = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(2000));
     assert_problem(post_echo(&app, "application/json", big).await, 413, "payload-too-large").await;
 }
@@ -120,4 +121,3 @@ async fn an_oversized_body_without_content_length_is_refused_too() {
         .unwrap();
     assert_problem(res, 413, "payload-too-large").await;
 }
-

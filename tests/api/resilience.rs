@@ -54,7 +54,8 @@ async fn redis_hanging_leaves_the_node_ready_without_hanging_it() {
 }
 
 async fn database_outage(mode: ProxyMode) {
-    let Some(app) = TestApp::spawn_with(Variant::POSTGRES_MEMORY, Options { proxy_database: true, ..Options::default() }).await
+    let Some(app) =
+        TestApp::spawn_with(Variant::POSTGRES_MEMORY, Options { proxy_database: true, ..Options::default() }).await
     else {
         return;
     };

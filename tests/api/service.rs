@@ -102,13 +102,7 @@ async fn responses_carry_security_headers_and_are_compressed_on_request() {
     ] {
         assert_eq!(res.headers()[name], value, "{name}");
     }
-    let res = app
-        .client
-        .get(app.url("/openapi.json"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
 }
 

@@ -21,7 +21,8 @@ async fn a_second_start_reuses_the_migrated_sqlite_file() {
     assert_eq!(second.get("/health/ready").await.status(), 200);
     second.stop().await;
 
-    let settings = Settings::from_vars([("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", path.display()))]).unwrap();
+    let settings =
+        Settings::from_vars([("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", path.display()))]).unwrap();
     let applied = devora_server::migrate(&settings).await.unwrap();
     assert_eq!(applied.len(), 1, "each migration applied once: {applied:?}");
 }

@@ -316,8 +316,18 @@ impl Settings {
             llm_model: r.get("LLM_MODEL"),
         };
         for (id, secret, id_name, secret_name) in [
-            (integrations.google_client_id.is_some(), integrations.google_client_secret.is_some(), "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
-            (integrations.github_client_id.is_some(), integrations.github_client_secret.is_some(), "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+            (
+                integrations.google_client_id.is_some(),
+                integrations.google_client_secret.is_some(),
+                "GOOGLE_CLIENT_ID",
+                "GOOGLE_CLIENT_SECRET",
+            ),
+            (
+                integrations.github_client_id.is_some(),
+                integrations.github_client_secret.is_some(),
+                "GITHUB_CLIENT_ID",
+                "GITHUB_CLIENT_SECRET",
+            ),
         ] {
             if id && !secret {
                 r.fail(secret_name, format!("is required when {id_name} is set"));
@@ -433,7 +443,15 @@ mod tests {
         ]))
         .unwrap_err();
         let text = err.to_string();
-        for name in ["PORT", "JWT_SECRET", "DATABASE_URL", "REDIS_URL", "TRUSTED_PROXIES", "CORS_ORIGINS", "GOOGLE_CLIENT_SECRET"] {
+        for name in [
+            "PORT",
+            "JWT_SECRET",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "TRUSTED_PROXIES",
+            "CORS_ORIGINS",
+            "GOOGLE_CLIENT_SECRET",
+        ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         assert!(text.contains("\"eighty\""), "{text}");

@@ -108,7 +108,11 @@ async fn migrate() -> ExitCode {
     telemetry::init(settings.log_format);
     match devora_server::migrate(&settings).await {
         Ok(applied) => {
-            println!("database {} is at migration {}", settings.database_url_redacted(), applied.last().map_or("(none)", String::as_str));
+            println!(
+                "database {} is at migration {}",
+                settings.database_url_redacted(),
+                applied.last().map_or("(none)", String::as_str)
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

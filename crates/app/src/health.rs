@@ -8,10 +8,19 @@ use devora_ports::{Probe, ProbeError};
 /// What one dependency's check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComponentReport {
-    Up { backend: &'static str, latency: Duration },
-    Down { backend: &'static str, latency: Duration, reason: &'static str },
+    Up {
+        backend: &'static str,
+        latency: Duration,
+    },
+    Down {
+        backend: &'static str,
+        latency: Duration,
+        reason: &'static str,
+    },
     /// The dependency is not configured on this node.
-    Disabled { backend: &'static str },
+    Disabled {
+        backend: &'static str,
+    },
 }
 
 impl ComponentReport {
@@ -107,11 +116,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hanging_database_is_down_after_the_timeout() {
-        let svc = HealthService::new(
-            Arc::new(Fixed(Ok(()), Duration::from_secs(3600))),
-            None,
-            Duration::from_millis(1500),
-        );
+        let svc =
+            HealthService::new(Arc::new(Fixed(Ok(()), Duration::from_secs(3600))), None, Duration::from_millis(1500));
         let report = svc.readiness().await;
         assert!(!report.is_ready());
         assert!(matches!(report.database, ComponentReport::Down { reason: "timeout", .. }));

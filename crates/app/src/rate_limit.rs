@@ -24,12 +24,7 @@ impl FallbackRateLimiter {
 
 #[async_trait]
 impl RateLimiter for FallbackRateLimiter {
-    async fn check(
-        &self,
-        policy: &PolicyName,
-        quota: Quota,
-        key: &str,
-    ) -> Result<RateLimitDecision, RateLimitError> {
+    async fn check(&self, policy: &PolicyName, quota: Quota, key: &str) -> Result<RateLimitDecision, RateLimitError> {
         match self.primary.check(policy, quota, key).await {
             Ok(decision) => {
                 metrics::counter!("rate_limit_checks_total", "backend" => self.primary.backend()).increment(1);

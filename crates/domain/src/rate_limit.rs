@@ -68,14 +68,8 @@ impl PolicyName {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = !raw.is_empty()
             && raw.len() <= 32
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(raw.to_owned())
-        }
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(raw.to_owned())) } else { Err(raw.to_owned()) }
     }
 
     #[must_use]
@@ -97,14 +91,8 @@ mod tests {
     #[test]
     fn quota_refuses_zero_and_out_of_range_windows() {
         assert_eq!(Quota::per_minute(0), Err(QuotaError::ZeroLimit));
-        assert_eq!(
-            Quota::new(5, Duration::from_millis(500)),
-            Err(QuotaError::WindowOutOfRange)
-        );
-        assert_eq!(
-            Quota::new(5, Duration::from_secs(86_401)),
-            Err(QuotaError::WindowOutOfRange)
-        );
+        assert_eq!(Quota::new(5, Duration::from_millis(500)), Err(QuotaError::WindowOutOfRange));
+        assert_eq!(Quota::new(5, Duration::from_secs(86_401)), Err(QuotaError::WindowOutOfRange));
     }
 
     #[test]

@@ -52,9 +52,7 @@ pub async fn request_context(
     let ctx = RequestContext { request_id: request_id(&req), path: req.path().to_owned() };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
-    let hsts = req
-        .app_data::<actix_web::web::Data<crate::HttpConfig>>()
-        .is_some_and(|cfg| cfg.hsts);
+    let hsts = req.app_data::<actix_web::web::Data<crate::HttpConfig>>().is_some_and(|cfg| cfg.hsts);
 
     // Note: the request must not be cloned before routing (actix needs it unique).
     let outcome = CONTEXT.scope(ctx.clone(), next.call(req)).await;
@@ -78,7 +76,8 @@ pub async fn request_context(
     };
     let elapsed = started.elapsed();
     metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
     // The path, never the query: queries can carry OAuth codes and state.
     tracing::info!(
         request_id = %ctx.request_id,

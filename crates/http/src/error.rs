@@ -30,7 +30,8 @@ impl ApiError {
     /// A 500: the client learns only that something failed and the request id.
     #[must_use]
     pub fn internal(cause: impl Into<Cause>) -> Self {
-        let mut err = Self::new(ErrorCode::Internal, "An unexpected error occurred. Quote the request_id when reporting it.");
+        let mut err =
+            Self::new(ErrorCode::Internal, "An unexpected error occurred. Quote the request_id when reporting it.");
         err.cause = Some(cause.into());
         err
     }

@@ -43,9 +43,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<crate::HttpConfig>>()
-            .map_or(DEFAULT_LIMIT, |cfg| cfg.json_limit);
+        let limit = req.app_data::<web::Data<crate::HttpConfig>>().map_or(DEFAULT_LIMIT, |cfg| cfg.json_limit);
         let json = is_json(req);
         let declared = req
             .headers()
@@ -66,7 +64,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             }
             let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::MalformedRequest, "The body could not be read."))?;
+                let chunk =
+                    chunk.map_err(|_| ApiError::new(ErrorCode::MalformedRequest, "The body could not be read."))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large());
                 }

@@ -102,7 +102,7 @@ pub fn serve(
     extra_routes: Option<RouteHook>,
 ) -> std::io::Result<Server> {
     let docs = web::Data::new(OpenApiDocsHandle::render().map_err(std::io::Error::other)?);
-    let shutdown = u64::try_from(config.shutdown_timeout.as_secs()).unwrap_or(30);
+    let shutdown = config.shutdown_timeout.as_secs();
     let workers = config.workers;
     let handle_signals = config.handle_signals;
     let mut server = HttpServer::new(move || {

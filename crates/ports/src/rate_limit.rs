@@ -31,12 +31,7 @@ pub trait RateLimiter: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`RateLimitError::Unavailable`] when the backend cannot be reached in time.
-    async fn check(
-        &self,
-        policy: &PolicyName,
-        quota: Quota,
-        key: &str,
-    ) -> Result<RateLimitDecision, RateLimitError>;
+    async fn check(&self, policy: &PolicyName, quota: Quota, key: &str) -> Result<RateLimitDecision, RateLimitError>;
 
     /// A short name for logs and metrics (`in-process`, `redis`).
     fn backend(&self) -> &'static str;

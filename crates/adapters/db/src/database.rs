@@ -120,11 +120,7 @@ impl Database {
     /// # Errors
     /// When the migration table cannot be read.
     pub async fn applied_migrations(&self) -> Result<Vec<String>, sea_orm::DbErr> {
-        Ok(Migrator::get_applied_migrations(&self.conn)
-            .await?
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect())
+        Ok(Migrator::get_applied_migrations(&self.conn).await?.iter().map(|m| m.name().to_owned()).collect())
     }
 
     #[must_use]

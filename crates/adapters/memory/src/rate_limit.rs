@@ -12,12 +12,15 @@ use governor::state::keyed::DefaultKeyedStateStore;
 type KeyedLimiter =
     governor::RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
+/// One keyed limiter per (policy, quota).
+type Limiters = RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>;
+
 /// GCRA per key with governor, one keyed limiter per (policy, quota).
 ///
 /// Keys whose state has fully replenished are pruned periodically, so memory is
 /// bounded by the keys seen within one window, not by every key ever seen.
 pub struct MemoryRateLimiter {
-    limiters: Arc<RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>>,
+    limiters: Arc<Limiters>,
     clock: DefaultClock,
 }
 
@@ -26,7 +29,7 @@ impl MemoryRateLimiter {
     /// stale keys every `prune_every`. The task stops when the limiter is dropped.
     #[must_use]
     pub fn new(prune_every: Duration) -> Self {
-        let limiters: Arc<RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>> = Arc::default();
+        let limiters: Arc<Limiters> = Arc::default();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&limiters);
             runtime.spawn(prune_periodically(weak, prune_every));
@@ -62,7 +65,7 @@ impl MemoryRateLimiter {
     }
 }
 
-fn prune(limiters: &RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>) {
+fn prune(limiters: &Limiters) {
     let all: Vec<Arc<KeyedLimiter>> = match limiters.read() {
         Ok(map) => map.values().cloned().collect(),
         Err(_) => return,
@@ -73,10 +76,7 @@ fn prune(limiters: &RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>) {
     }
 }
 
-async fn prune_periodically(
-    limiters: Weak<RwLock<HashMap<(PolicyName, Quota), Arc<KeyedLimiter>>>>,
-    every: Duration,
-) {
+async fn prune_periodically(limiters: Weak<Limiters>, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
     loop {
@@ -91,12 +91,7 @@ async fn prune_periodically(
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn check(
-        &self,
-        policy: &PolicyName,
-        quota: Quota,
-        key: &str,
-    ) -> Result<RateLimitDecision, RateLimitError> {
+    async fn check(&self, policy: &PolicyName, quota: Quota, key: &str) -> Result<RateLimitDecision, RateLimitError> {
         let limiter = self.limiter(policy, quota);
         let interval = quota.emission_interval();
         let limit = quota.limit().get();

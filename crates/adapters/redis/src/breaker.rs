@@ -66,10 +66,9 @@ impl Breaker {
         match self.state() {
             BreakerState::Closed => true,
             BreakerState::Open => false,
-            BreakerState::HalfOpen => self
-                .trial_in_flight
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok(),
+            BreakerState::HalfOpen => {
+                self.trial_in_flight.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            }
         }
     }
 

@@ -27,10 +27,7 @@ fn outcome(label: &'static str) {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let key = self.store.key(&["cache", key]);
-        let result = self
-            .store
-            .run(|mut conn| async move { conn.get::<_, Option<Vec<u8>>>(key).await })
-            .await;
+        let result = self.store.run(|mut conn| async move { conn.get::<_, Option<Vec<u8>>>(key).await }).await;
         match result {
             Ok(Some(value)) => {
                 outcome("hit");

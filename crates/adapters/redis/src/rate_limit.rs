@@ -42,23 +42,18 @@ impl RedisRateLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    async fn check(
-        &self,
-        policy: &PolicyName,
-        quota: Quota,
-        key: &str,
-    ) -> Result<RateLimitDecision, RateLimitError> {
+    async fn check(&self, policy: &PolicyName, quota: Quota, key: &str) -> Result<RateLimitDecision, RateLimitError> {
         let redis_key = self.store.key(&["rl", policy.as_str(), key]);
         let interval_ms = u64::try_from(quota.emission_interval().as_millis()).unwrap_or(u64::MAX).max(1);
         let limit = quota.limit().get();
         let script = &self.script;
-        let (allowed, remaining, retry_ms, reset_ms): (i64, i64, i64, i64) = self
-            .store
-            .run(|mut conn| async move {
-                script.key(redis_key).arg(interval_ms).arg(limit).invoke_async(&mut conn).await
-            })
-            .await
-            .map_err(|e| RateLimitError::Unavailable(e.to_string()))?;
+        let (allowed, remaining, retry_ms, reset_ms): (i64, i64, i64, i64) =
+            self.store
+                .run(|mut conn| async move {
+                    script.key(redis_key).arg(interval_ms).arg(limit).invoke_async(&mut conn).await
+                })
+                .await
+                .map_err(|e| RateLimitError::Unavailable(e.to_string()))?;
         let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
         Ok(RateLimitDecision {
             allowed: allowed == 1,

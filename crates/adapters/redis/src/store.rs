@@ -64,9 +64,7 @@ impl RedisStore {
             },
             ..PoolConfig::default()
         });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| RedisError::Config(e.to_string()))?;
+        let pool = cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| RedisError::Config(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,

@@ -10,9 +10,7 @@ use crate::ApiError;
 /// A resource whose other methods answer 405 with `Allow` (actix would otherwise
 /// fall through to the app's 404).
 pub fn resource(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        method_not_allowed(&req, allow)
-    }))
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move { method_not_allowed(&req, allow) }))
 }
 
 fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {

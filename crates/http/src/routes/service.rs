@@ -2,7 +2,9 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
-use devora_api_types::{ComponentCheck, ComponentState, Liveness, Readiness, ReadinessChecks, ServiceInfo, ServiceLinks};
+use devora_api_types::{
+    ComponentCheck, ComponentState, Liveness, Readiness, ReadinessChecks, ServiceInfo, ServiceLinks,
+};
 use devora_app::ComponentReport;
 
 use super::resource;
@@ -110,9 +112,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         hook();
     }
     HttpResponse::Ok()
-        .content_type(ContentType(
-            "text/plain; version=0.0.4; charset=utf-8".parse().unwrap_or(mime_text()),
-        ))
+        .content_type(ContentType("text/plain; version=0.0.4; charset=utf-8".parse().unwrap_or(mime_text())))
         .body(state.metrics.render())
 }
 

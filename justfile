@@ -1,0 +1,42 @@
+# Conveniences over plain cargo; every recipe is a cargo command you can run yourself.
+
+default:
+    @just --list
+
+# Run the server on its embedded default (SQLite, in-process cache and limiter).
+run:
+    cargo run -p devora-server
+
+# Run against the local Postgres and Redis.
+run-services:
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/devora REDIS_URL=redis://127.0.0.1:6379 cargo run -p devora-server
+
+# The whole test suite (the README's command).
+test:
+    cargo test --workspace
+
+# What CI runs: services up, fmt, clippy, tests with every variant mandatory.
+ci:
+    bash .ci/run
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Regenerate docs/openapi.yaml from the code.
+openapi:
+    cargo run -q -p devora-server -- export-openapi docs/openapi.yaml
+
+# Regenerate the TypeScript DTOs from the code.
+types:
+    cargo run -q -p devora-server -- export-types clients/typescript/src/generated
+
+# Apply migrations to DATABASE_URL (default: ./devora.db).
+migrate:
+    cargo run -q -p devora-server -- migrate
+
+# Load benchmarks against a release build of the real server.
+bench:
+    cargo bench -p devora-e2e --bench http
