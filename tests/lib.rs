@@ -182,6 +182,8 @@ pub struct Options {
     pub sqlite_path: Option<PathBuf>,
     /// Extra routes mounted beside the API's.
     pub routes: Option<devora_http::RouteHook>,
+    /// Share this Redis key prefix (several nodes of one deployment).
+    pub redis_prefix: Option<String>,
 }
 
 /// A running server and what it needs to be torn down.
@@ -287,7 +289,10 @@ impl TestApp {
         let mut redis = None;
         let mut redis_proxy = None;
         if variant.kv == Kv::Redis {
-            let prefix = format!("devora-test:{}:", uuid::Uuid::new_v4().simple());
+            let prefix = options
+                .redis_prefix
+                .clone()
+                .unwrap_or_else(|| format!("devora-test:{}:", uuid::Uuid::new_v4().simple()));
             let mut url = redis_url();
             if options.proxy_redis {
                 let proxy = TcpProxy::start(host_port(&url, 6379)).await;

@@ -5,6 +5,7 @@
 mod architecture;
 mod contract;
 mod errors;
+mod rate_limit;
 mod resilience;
 mod service;
 mod startup;

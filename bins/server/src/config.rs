@@ -9,6 +9,8 @@ use std::fmt;
 use std::time::Duration;
 
 use base64::Engine;
+use devora_app::{RateLimitPolicies, RateLimitPolicy};
+use devora_domain::Quota;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -89,6 +91,7 @@ pub struct Settings {
     pub cache_max_bytes: u64,
     pub admin_emails: Vec<String>,
     pub integrations: Integrations,
+    pub rate_limits: RateLimitPolicies,
     /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
     pub handle_signals: bool,
 }
@@ -172,6 +175,18 @@ impl Reader<'_> {
             self.fail(name, format!("must be an http:// or https:// URL (got {value:?})"));
         }
         value.trim_end_matches('/').to_owned()
+    }
+
+    /// A quota like `5/min`, `100/60s`, `10/30s`, `1000/h`; `default` when unset.
+    fn quota(&mut self, name: &'static str, default: Quota) -> Quota {
+        let Some(raw) = self.get(name) else { return default };
+        match parse_quota(&raw) {
+            Some(q) => q,
+            None => {
+                self.fail(name, format!("must be <count>/<window> like 5/min, 100/60s or 1000/h (got {raw:?})"));
+                default
+            }
+        }
     }
 
     fn list(&self, name: &str) -> Vec<String> {
@@ -344,6 +359,26 @@ impl Settings {
         }
         let cache_max_bytes = r.number("CACHE_MAX_BYTES", 64 * 1024 * 1024u64, 1024 * 1024, 64 * 1024 * 1024 * 1024);
 
+        let rate_limits = match RateLimitPolicies::defaults() {
+            Ok(defaults) => {
+                let mut policy =
+                    |var: &'static str, p: RateLimitPolicy| RateLimitPolicy { quota: r.quota(var, p.quota), ..p };
+                RateLimitPolicies {
+                    auth: policy("RATE_LIMIT_AUTH", defaults.auth),
+                    generation: policy("RATE_LIMIT_GENERATION", defaults.generation),
+                    writes: policy("RATE_LIMIT_WRITES", defaults.writes),
+                    reads: policy("RATE_LIMIT_READS", defaults.reads),
+                    public: policy("RATE_LIMIT_PUBLIC", defaults.public),
+                    webhook: policy("RATE_LIMIT_WEBHOOK", defaults.webhook),
+                    enabled: r.bool("RATE_LIMIT_ENABLED", true),
+                }
+            }
+            Err(err) => {
+                r.fail("RATE_LIMIT_*", err);
+                return Err(ConfigError(r.errors));
+            }
+        };
+
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
         }
@@ -360,6 +395,7 @@ impl Settings {
             cache_max_bytes,
             admin_emails,
             integrations,
+            rate_limits,
             handle_signals: true,
         })
     }
@@ -369,6 +405,25 @@ impl Settings {
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database.url.expose_secret())
     }
+}
+
+/// `5/min`, `100/60s`, `1000/h`, `2/s`, `10/5m` into a quota.
+fn parse_quota(raw: &str) -> Option<Quota> {
+    let (count, window) = raw.split_once('/')?;
+    let count: u32 = count.trim().parse().ok()?;
+    let window = window.trim().to_ascii_lowercase();
+    let (amount, unit) = match window.find(|c: char| !c.is_ascii_digit()) {
+        Some(0) => (1, window.as_str()),
+        Some(i) => (window[..i].parse::<u64>().ok()?, &window[i..]),
+        None => return None,
+    };
+    let unit_secs = match unit {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        _ => return None,
+    };
+    Quota::new(count, Duration::from_secs(amount.checked_mul(unit_secs)?)).ok()
 }
 
 /// `scheme://user:secret@host/db` -> `scheme://user:***@host/db`.
@@ -456,6 +511,20 @@ mod tests {
         }
         assert!(text.contains("\"eighty\""), "{text}");
         assert!(!text.contains("short"), "secrets are never echoed: {text}");
+    }
+
+    #[test]
+    fn rate_limits_are_configurable_and_validated() {
+        let s = Settings::from_vars(vars(&[("RATE_LIMIT_AUTH", "7/30s"), ("RATE_LIMIT_READS", "1000/h")])).unwrap();
+        assert_eq!(s.rate_limits.auth.quota, Quota::new(7, Duration::from_secs(30)).unwrap());
+        assert_eq!(s.rate_limits.reads.quota, Quota::new(1000, Duration::from_secs(3600)).unwrap());
+        assert_eq!(s.rate_limits.public.quota, Quota::per_minute(100).unwrap());
+        for bad in ["0/min", "5", "5/fortnight", "x/min", "5/0s"] {
+            let err = Settings::from_vars(vars(&[("RATE_LIMIT_WRITES", bad)])).unwrap_err();
+            assert_eq!(err.0[0].variable, "RATE_LIMIT_WRITES", "{bad}");
+        }
+        let off = Settings::from_vars(vars(&[("RATE_LIMIT_ENABLED", "false")])).unwrap();
+        assert!(!off.rate_limits.enabled);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use devora_app::{FallbackRateLimiter, HealthService};
+use devora_app::{FallbackRateLimiter, HealthService, RateLimitService};
 use devora_db::{Database, DbConfig, DbError};
 use devora_http::{AppState, HttpConfig, RouteHook};
 use devora_memory::{MemoryCache, MemoryRateLimiter};
@@ -143,7 +143,7 @@ impl Application {
         let state = AppState {
             health,
             cache,
-            rate_limiter,
+            rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             metrics: devora_http::metrics_handle(),
             scrape_hooks: vec![Arc::new(move || pool_metrics.record_pool_metrics())],
         };
@@ -155,6 +155,7 @@ impl Application {
             shutdown_timeout: settings.http.shutdown_timeout,
             handle_signals: settings.handle_signals,
             hsts: settings.public_url.starts_with("https://"),
+            trusted_proxies: settings.http.trusted_proxies.clone(),
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
         Ok(Self { port, server, database })

@@ -1,10 +1,186 @@
-//! A limiter that prefers a shared backend and falls back to a local one.
+//! Rate limiting: named policies (quota, window, key) and the check that applies
+//! one, through a shared backend with an in-process fallback.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use devora_domain::{PolicyName, Quota};
 use devora_ports::{RateLimitDecision, RateLimitError, RateLimiter};
+
+/// What a policy counts requests by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The client's IP address (IPv6 by its /64, which one subscriber usually holds).
+    ClientIp,
+    /// The signed-in user; anonymous requests are counted by client IP instead.
+    User,
+    /// One shared budget for everyone (signature-checked webhooks).
+    Global,
+}
+
+/// The route groups of the API, each limited by its own policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Credential endpoints: register, login, refresh, OAuth.
+    Auth,
+    /// Starting generation jobs.
+    Generation,
+    /// Other authenticated mutations.
+    Writes,
+    /// Other authenticated reads.
+    Reads,
+    /// Unauthenticated service routes: API root, health, docs, metrics.
+    Public,
+    /// The Stripe webhook: exempt from per-IP quotas, capped globally.
+    Webhook,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitPolicy {
+    pub name: PolicyName,
+    pub quota: Quota,
+    pub key: KeyKind,
+}
+
+impl RateLimitPolicy {
+    /// # Errors
+    /// When `name` is not a valid policy name.
+    pub fn new(name: &str, quota: Quota, key: KeyKind) -> Result<Self, String> {
+        Ok(Self { name: PolicyName::parse(name)?, quota, key })
+    }
+}
+
+/// Every policy the API uses. `enabled = false` turns limiting off (load tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitPolicies {
+    pub enabled: bool,
+    pub auth: RateLimitPolicy,
+    pub generation: RateLimitPolicy,
+    pub writes: RateLimitPolicy,
+    pub reads: RateLimitPolicy,
+    pub public: RateLimitPolicy,
+    pub webhook: RateLimitPolicy,
+}
+
+impl RateLimitPolicies {
+    #[must_use]
+    pub fn get(&self, kind: PolicyKind) -> &RateLimitPolicy {
+        match kind {
+            PolicyKind::Auth => &self.auth,
+            PolicyKind::Generation => &self.generation,
+            PolicyKind::Writes => &self.writes,
+            PolicyKind::Reads => &self.reads,
+            PolicyKind::Public => &self.public,
+            PolicyKind::Webhook => &self.webhook,
+        }
+    }
+
+    /// The product's defaults, all inside 5..100 per minute.
+    ///
+    /// # Errors
+    /// Never in practice; the constants are valid.
+    pub fn defaults() -> Result<Self, String> {
+        let per_minute = |n| Quota::per_minute(n).map_err(|e| e.to_string());
+        Ok(Self {
+            enabled: true,
+            auth: RateLimitPolicy::new("auth", per_minute(5)?, KeyKind::ClientIp)?,
+            generation: RateLimitPolicy::new("generation", per_minute(10)?, KeyKind::User)?,
+            writes: RateLimitPolicy::new("writes", per_minute(30)?, KeyKind::User)?,
+            reads: RateLimitPolicy::new("reads", per_minute(100)?, KeyKind::User)?,
+            public: RateLimitPolicy::new("public", per_minute(100)?, KeyKind::ClientIp)?,
+            webhook: RateLimitPolicy::new("webhook", per_minute(100)?, KeyKind::Global)?,
+        })
+    }
+}
+
+/// Who is asking: the resolved client address and, once authenticated, the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub ip: IpAddr,
+    pub user: Option<String>,
+}
+
+/// The counting key for `subject` under a policy keyed by `kind`.
+#[must_use]
+pub fn subject_key(kind: KeyKind, subject: &Subject) -> String {
+    match (kind, &subject.user) {
+        (KeyKind::Global, _) => "global".to_owned(),
+        (KeyKind::User, Some(user)) => format!("user:{user}"),
+        (KeyKind::User | KeyKind::ClientIp, _) => format!("ip:{}", ip_bucket(subject.ip)),
+    }
+}
+
+/// IPv4 as is; IPv6 by its /64 (one subscriber's usual allocation), so rotating
+/// addresses inside a prefix does not multiply a client's budget.
+#[must_use]
+pub fn ip_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Applies policies through a limiter.
+#[derive(Clone)]
+pub struct RateLimitService {
+    limiter: Arc<dyn RateLimiter>,
+    policies: Arc<RateLimitPolicies>,
+}
+
+impl RateLimitService {
+    #[must_use]
+    pub fn new(limiter: Arc<dyn RateLimiter>, policies: RateLimitPolicies) -> Self {
+        Self { limiter, policies: Arc::new(policies) }
+    }
+
+    #[must_use]
+    pub fn policies(&self) -> &RateLimitPolicies {
+        &self.policies
+    }
+
+    /// Counts one request of `subject` under the policy for `kind`. `None` when
+    /// limiting is disabled.
+    pub async fn check(&self, kind: PolicyKind, subject: &Subject) -> Option<(RateLimitPolicy, RateLimitDecision)> {
+        if !self.policies.enabled {
+            return None;
+        }
+        let policy = self.policies.get(kind);
+        let key = subject_key(policy.key, subject);
+        let decision = self.check_key(policy, &key).await;
+        Some((policy.clone(), decision))
+    }
+
+    /// Counts one request under `policy` by an explicit key (login counts by IP and
+    /// submitted email together). A limiter that cannot answer at all lets the
+    /// request through: the in-process fallback never fails, so this is only
+    /// reached by a broken backend, which must not take the API down with it.
+    pub async fn check_key(&self, policy: &RateLimitPolicy, key: &str) -> RateLimitDecision {
+        match self.limiter.check(&policy.name, policy.quota, key).await {
+            Ok(decision) => {
+                let outcome = if decision.allowed { "allowed" } else { "limited" };
+                metrics::counter!("rate_limit_decisions_total", "policy" => policy.name.to_string(), "outcome" => outcome)
+                    .increment(1);
+                decision
+            }
+            Err(err) => {
+                tracing::error!(error = %err, policy = %policy.name, "rate limiter failed; allowing the request");
+                RateLimitDecision {
+                    allowed: true,
+                    remaining: policy.quota.limit().get(),
+                    reset_after: std::time::Duration::ZERO,
+                    retry_after: None,
+                }
+            }
+        }
+    }
+}
 
 /// Checks against `primary` (Redis, exact across nodes); when it cannot answer,
 /// checks against `fallback` (in-process) instead, so a request is limited per
@@ -80,6 +256,43 @@ mod tests {
             assert!(limiter.check(&policy, quota, "k").await.unwrap().allowed);
             assert_eq!(primary.calls.load(Ordering::SeqCst), 1);
             assert_eq!(fallback.calls.load(Ordering::SeqCst), u32::from(primary_fails));
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_policy_kind() {
+        let anon = Subject { ip: "203.0.113.9".parse().unwrap(), user: None };
+        let user = Subject { ip: "203.0.113.9".parse().unwrap(), user: Some("u1".into()) };
+        assert_eq!(subject_key(KeyKind::ClientIp, &user), "ip:203.0.113.9");
+        assert_eq!(subject_key(KeyKind::User, &user), "user:u1");
+        assert_eq!(subject_key(KeyKind::User, &anon), "ip:203.0.113.9");
+        assert_eq!(subject_key(KeyKind::Global, &anon), "global");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_prefix() {
+        let a = ip_bucket("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = ip_bucket("2001:db8:1:2:bbbb::2".parse().unwrap());
+        let c = ip_bucket("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(ip_bucket("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+    }
+
+    #[test]
+    fn defaults_stay_inside_the_product_range() {
+        let p = RateLimitPolicies::defaults().unwrap();
+        for kind in [
+            PolicyKind::Auth,
+            PolicyKind::Generation,
+            PolicyKind::Writes,
+            PolicyKind::Reads,
+            PolicyKind::Public,
+            PolicyKind::Webhook,
+        ] {
+            let q = p.get(kind).quota;
+            assert_eq!(q.window(), Duration::from_secs(60));
+            assert!((5..=100).contains(&q.limit().get()), "{kind:?}");
         }
     }
 }

@@ -3,15 +3,18 @@
 //!
 //! Handlers only parse, call the app layer and map; they never touch storage.
 
+mod client_ip;
 mod context;
 mod error;
 mod extract;
 mod metrics_recorder;
 mod openapi;
+pub mod rate_limit;
 mod routes;
 mod server;
 mod state;
 
+pub use client_ip::TrustedProxies;
 pub use error::ApiError;
 pub use extract::ApiJson;
 pub use metrics_recorder::metrics_handle;

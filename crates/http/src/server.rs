@@ -8,7 +8,7 @@ use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::routes::docs::OpenApiDocs;
-use crate::{AppState, HttpConfig, context, openapi, routes};
+use crate::{AppState, HttpConfig, TrustedProxies, context, openapi, rate_limit, routes};
 
 fn cors(config: &HttpConfig) -> Cors {
     let mut cors = Cors::default()
@@ -57,7 +57,10 @@ pub fn build_app(
     >,
 > {
     let cors = cors(&config);
+    let trusted = TrustedProxies::new(config.trusted_proxies.clone());
     App::new()
+        .app_data(web::Data::new(state.rate_limits.clone()))
+        .app_data(web::Data::new(trusted))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(config.payload_limit))
         .app_data(web::Data::new(config))
@@ -65,6 +68,7 @@ pub fn build_app(
         .configure(routes)
         .default_service(web::to(context::not_found))
         .wrap(cors)
+        .wrap(from_fn(rate_limit::rate_limit))
         .wrap(from_fn(context::request_context))
         .wrap(Compress::default())
 }

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use devora_app::HealthService;
-use devora_ports::{Cache, RateLimiter};
+use devora_app::{HealthService, RateLimitService};
+use devora_ports::Cache;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Settings the HTTP layer needs, already validated by the server's config.
@@ -22,6 +22,8 @@ pub struct HttpConfig {
     pub handle_signals: bool,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
+    /// Proxies whose forwarding headers are believed when resolving client IPs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Called before `/metrics` renders, to refresh gauges sampled on demand (DB pool).
@@ -32,7 +34,7 @@ pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
 pub struct AppState {
     pub health: HealthService,
     pub cache: Arc<dyn Cache>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub rate_limits: RateLimitService,
     pub metrics: PrometheusHandle,
     pub scrape_hooks: Vec<ScrapeHook>,
 }

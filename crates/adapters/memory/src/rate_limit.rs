@@ -147,6 +147,41 @@ mod tests {
         assert!(limiter.check(&policy(), quota, "ip:2").await.unwrap().allowed);
     }
 
+    /// Resident memory of this process in KiB (Linux), for the report below.
+    fn rss_kib() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_thousand_distinct_keys_are_pruned_to_nothing() {
+        let limiter = MemoryRateLimiter::new(Duration::from_secs(3600));
+        // 100 per second: a single request's state is forgotten after 10 ms.
+        let quota = Quota::new(100, Duration::from_secs(1)).unwrap();
+        let before = rss_kib();
+        for i in 0..200_000u32 {
+            let d = limiter.check(&policy(), quota, &format!("ip:10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)).await;
+            assert!(d.unwrap().allowed);
+        }
+        let peak = rss_kib();
+        assert_eq!(limiter.tracked_keys(), 200_000);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        limiter.prune();
+        assert_eq!(limiter.tracked_keys(), 0, "every replenished key is dropped");
+        if let (Some(before), Some(peak), Some(after)) = (before, peak, rss_kib()) {
+            println!(
+                "200000 keys: RSS {before} KiB before, {peak} KiB at peak (~{} bytes/key), {after} KiB after pruning",
+                (peak.saturating_sub(before) * 1024) / 200_000
+            );
+        }
+        // A key that is still inside its window survives pruning.
+        let slow = Quota::per_minute(5).unwrap();
+        limiter.check(&policy(), slow, "ip:recent").await.unwrap();
+        limiter.prune();
+        assert_eq!(limiter.tracked_keys(), 1);
+    }
+
     #[tokio::test]
     async fn pruning_forgets_replenished_keys() {
         let limiter = MemoryRateLimiter::new(Duration::from_secs(3600));
