@@ -313,6 +313,7 @@ impl TestApp {
         let port = app.port();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

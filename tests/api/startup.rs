@@ -24,7 +24,7 @@ async fn a_second_start_reuses_the_migrated_sqlite_file() {
     let settings =
         Settings::from_vars([("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", path.display()))]).unwrap();
     let applied = devora_server::migrate(&settings).await.unwrap();
-    assert_eq!(applied.len(), 1, "each migration applied once: {applied:?}");
+    assert_eq!(applied.len(), 2, "each migration applied once: {applied:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +39,7 @@ async fn nodes_starting_together_on_postgres_migrate_once() {
     let settings = Settings::from_vars([("DATABASE_URL".to_owned(), url)]).unwrap();
     let runs = (0..3).map(|_| devora_server::migrate(&settings));
     for result in futures_util::future::join_all(runs).await {
-        assert_eq!(result.unwrap().len(), 1);
+        assert_eq!(result.unwrap().len(), 2);
     }
 }
 

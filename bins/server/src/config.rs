@@ -92,8 +92,20 @@ pub struct Settings {
     pub admin_emails: Vec<String>,
     pub integrations: Integrations,
     pub rate_limits: RateLimitPolicies,
+    pub sessions: SessionSettings,
     /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
     pub handle_signals: bool,
+}
+
+/// Tokens and sessions.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub access_token_ttl: Duration,
+    pub idle_timeout: Duration,
+    pub lifetime: Duration,
+    pub refresh_grace: Duration,
+    /// Argon2 hashes allowed at once (each takes 19 MiB and a core for ~50 ms).
+    pub hash_concurrency: usize,
 }
 
 /// One variable's problem.
@@ -357,6 +369,14 @@ impl Settings {
                 r.fail("ADMIN_EMAILS", format!("{email:?} is not an email address"));
             }
         }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let sessions = SessionSettings {
+            access_token_ttl: Duration::from_secs(r.number("ACCESS_TOKEN_TTL_SECS", 900u64, 60, 86_400)),
+            idle_timeout: Duration::from_secs(3600 * r.number("SESSION_IDLE_TIMEOUT_HOURS", 168u64, 1, 8760)),
+            lifetime: Duration::from_secs(3600 * r.number("SESSION_LIFETIME_HOURS", 720u64, 1, 8760)),
+            refresh_grace: Duration::from_secs(r.number("REFRESH_REUSE_GRACE_SECS", 10u64, 0, 300)),
+            hash_concurrency: r.number("PASSWORD_HASH_CONCURRENCY", cores.max(2), 1, 1024),
+        };
         let cache_max_bytes = r.number("CACHE_MAX_BYTES", 64 * 1024 * 1024u64, 1024 * 1024, 64 * 1024 * 1024 * 1024);
 
         let rate_limits = match RateLimitPolicies::defaults() {
@@ -365,6 +385,8 @@ impl Settings {
                     |var: &'static str, p: RateLimitPolicy| RateLimitPolicy { quota: r.quota(var, p.quota), ..p };
                 RateLimitPolicies {
                     auth: policy("RATE_LIMIT_AUTH", defaults.auth),
+                    login: policy("RATE_LIMIT_LOGIN", defaults.login),
+                    login_ip: policy("RATE_LIMIT_LOGIN_IP", defaults.login_ip),
                     generation: policy("RATE_LIMIT_GENERATION", defaults.generation),
                     writes: policy("RATE_LIMIT_WRITES", defaults.writes),
                     reads: policy("RATE_LIMIT_READS", defaults.reads),
@@ -396,6 +418,7 @@ impl Settings {
             admin_emails,
             integrations,
             rate_limits,
+            sessions,
             handle_signals: true,
         })
     }

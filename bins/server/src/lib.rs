@@ -11,11 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
 use devora_app::{FallbackRateLimiter, HealthService, RateLimitService};
+use devora_crypto::{Argon2Hasher, JwtConfig, JwtTokens};
 use devora_db::{Database, DbConfig, DbError};
+use devora_domain::{Email, IdentityProviderId};
 use devora_http::{AppState, HttpConfig, RouteHook};
 use devora_memory::{MemoryCache, MemoryRateLimiter};
+use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider, OutboundHttp};
 use devora_ports::{Cache, Probe, RateLimiter};
+use devora_ports::{IdentityProvider, SystemClock};
 use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisStore};
 use secrecy::ExposeSecret;
 
@@ -34,6 +39,8 @@ pub enum StartupError {
     Bind { address: String, source: std::io::Error },
     #[error("cannot start the HTTP server: {0}")]
     Http(#[source] std::io::Error),
+    #[error("cannot set up {what}: {detail}")]
+    Setup { what: &'static str, detail: String },
 }
 
 /// The adapters chosen for these settings.
@@ -89,6 +96,72 @@ fn db_config(settings: &Settings) -> DbConfig {
     }
 }
 
+/// Accounts and sign-in over the database, the cache, Argon2, JWTs and the
+/// configured identity providers.
+fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>) -> Result<AuthService, StartupError> {
+    let setup = |what: &'static str| move |detail: String| StartupError::Setup { what, detail };
+    let hasher = Argon2Hasher::new(settings.sessions.hash_concurrency).map_err(|e| setup("password hashing")(e.0))?;
+    let tokens = JwtTokens::new(JwtConfig {
+        secret: settings.jwt_secret.expose_secret().as_bytes().to_vec(),
+        issuer: settings.public_url.clone(),
+        audience: "devora-api".to_owned(),
+        ttl: settings.sessions.access_token_ttl,
+    });
+    let integrations = &settings.integrations;
+    let mut providers: Vec<Arc<dyn IdentityProvider>> = Vec::new();
+    if integrations.google_client_id.is_some() || integrations.github_client_id.is_some() {
+        let http = OutboundHttp::new(Duration::from_secs(10)).map_err(setup("the outbound HTTP client"))?;
+        if let (Some(id), Some(secret)) = (&integrations.google_client_id, &integrations.google_client_secret) {
+            let google = OidcProvider::new(
+                OidcConfig {
+                    provider: IdentityProviderId::Google,
+                    issuer_url: integrations.google_issuer_url.clone(),
+                    client_id: id.clone(),
+                    client_secret: secret.expose_secret().to_owned(),
+                    metadata_ttl: Duration::from_secs(3600),
+                },
+                http.clone(),
+            )
+            .map_err(setup("Google sign-in (GOOGLE_ISSUER_URL)"))?;
+            providers.push(Arc::new(google));
+        }
+        if let (Some(id), Some(secret)) = (&integrations.github_client_id, &integrations.github_client_secret) {
+            providers.push(Arc::new(GitHubProvider::new(
+                GitHubConfig {
+                    client_id: id.clone(),
+                    client_secret: secret.expose_secret().to_owned(),
+                    oauth_base: integrations.github_oauth_base.clone(),
+                    api_base: integrations.github_api_base.clone(),
+                },
+                http,
+            )));
+        }
+    }
+    let ports = AuthPorts {
+        users: Arc::new(database.clone()),
+        sessions: Arc::new(database.clone()),
+        sign_ins: Arc::new(database.clone()),
+        hasher: Arc::new(hasher),
+        tokens: Arc::new(tokens),
+        cache,
+        clock: Arc::new(SystemClock),
+        providers,
+    };
+    let config = AuthConfig {
+        session_idle_timeout: settings.sessions.idle_timeout,
+        session_lifetime: settings.sessions.lifetime,
+        refresh_grace: settings.sessions.refresh_grace,
+        session_cache_ttl: Duration::from_secs(60),
+        oauth_state_ttl: Duration::from_secs(600),
+        login_code_ttl: Duration::from_secs(60),
+        admin_emails: settings.admin_emails.iter().filter_map(|e| Email::parse(e).ok()).collect(),
+        public_url: settings.public_url.clone(),
+        frontend_url: settings.frontend_url.clone(),
+        redirect_origins: settings.http.cors_origins.clone(),
+    };
+    Ok(AuthService::new(ports, config))
+}
+
 /// Connects and migrates only (`devora-server migrate`).
 ///
 /// # Errors
@@ -137,11 +210,13 @@ impl Application {
         extra_routes: Option<RouteHook>,
     ) -> Result<Self, StartupError> {
         let Adapters { database, cache, rate_limiter, redis } = adapters;
+        let auth = auth_service(&settings, &database, cache.clone())?;
         let redis_probe = redis.map(|store| Arc::new(store) as Arc<dyn Probe>);
         let health = HealthService::new(Arc::new(database.clone()), redis_probe, READINESS_TIMEOUT);
         let pool_metrics = database.clone();
         let state = AppState {
             health,
+            auth,
             cache,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             metrics: devora_http::metrics_handle(),

@@ -40,6 +40,24 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// An unexpected error; quote the `request_id` when reporting it.
     Internal,
+    /// Wrong email or password (the two are not told apart).
+    InvalidCredentials,
+    /// An account with this email exists.
+    EmailTaken,
+    /// The access token has expired: refresh it.
+    TokenExpired,
+    /// The session was revoked (sign-out, password change, suspension): sign in again.
+    SessionRevoked,
+    /// The refresh token is unknown, expired or its session ended.
+    RefreshTokenInvalid,
+    /// A spent refresh token was presented again; its session is now revoked.
+    RefreshTokenReused,
+    /// The account is suspended.
+    AccountSuspended,
+    /// The OAuth login code is unknown, used or expired.
+    LoginCodeInvalid,
+    /// The sign-in provider could not be reached.
+    ProviderUnavailable,
 }
 
 impl ErrorCode {
@@ -48,17 +66,23 @@ impl ErrorCode {
     pub const fn status(self) -> u16 {
         match self {
             Self::MalformedRequest => 400,
-            Self::Unauthenticated => 401,
-            Self::Forbidden | Self::PlanLimit => 403,
+            Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::TokenExpired
+            | Self::SessionRevoked
+            | Self::RefreshTokenInvalid
+            | Self::RefreshTokenReused
+            | Self::LoginCodeInvalid => 401,
+            Self::Forbidden | Self::PlanLimit | Self::AccountSuspended => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict => 409,
+            Self::Conflict | Self::EmailTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::ValidationFailed => 422,
             Self::QuotaExceeded => 429,
             Self::Internal => 500,
-            Self::NotConfigured | Self::ServiceUnavailable => 503,
+            Self::NotConfigured | Self::ServiceUnavailable | Self::ProviderUnavailable => 503,
         }
     }
 
@@ -80,6 +104,15 @@ impl ErrorCode {
             Self::NotConfigured => "Feature not configured",
             Self::ServiceUnavailable => "Service unavailable",
             Self::Internal => "Internal server error",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::EmailTaken => "Email already registered",
+            Self::TokenExpired => "Access token expired",
+            Self::SessionRevoked => "Session revoked",
+            Self::RefreshTokenInvalid => "Refresh token invalid",
+            Self::RefreshTokenReused => "Refresh token reused",
+            Self::AccountSuspended => "Account suspended",
+            Self::LoginCodeInvalid => "Login code invalid",
+            Self::ProviderUnavailable => "Sign-in provider unavailable",
         }
     }
 
@@ -101,6 +134,15 @@ impl ErrorCode {
             Self::NotConfigured => "not-configured",
             Self::ServiceUnavailable => "service-unavailable",
             Self::Internal => "internal",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::EmailTaken => "email-taken",
+            Self::TokenExpired => "token-expired",
+            Self::SessionRevoked => "session-revoked",
+            Self::RefreshTokenInvalid => "refresh-token-invalid",
+            Self::RefreshTokenReused => "refresh-token-reused",
+            Self::AccountSuspended => "account-suspended",
+            Self::LoginCodeInvalid => "login-code-invalid",
+            Self::ProviderUnavailable => "provider-unavailable",
         }
     }
 
@@ -183,6 +225,9 @@ mod tests {
             ErrorCode::PlanLimit,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::Internal,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::RefreshTokenReused,
+            ErrorCode::ProviderUnavailable,
         ] {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));

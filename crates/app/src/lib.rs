@@ -1,5 +1,6 @@
 //! Use cases, written against the ports only.
 
+pub mod auth;
 pub mod health;
 pub mod rate_limit;
 

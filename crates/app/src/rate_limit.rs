@@ -22,8 +22,10 @@ pub enum KeyKind {
 /// The route groups of the API, each limited by its own policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
-    /// Credential endpoints: register, login, refresh, OAuth.
+    /// Credential endpoints: register, password change, OAuth.
     Auth,
+    /// Password login, per client IP (the handler also counts per IP and email).
+    LoginIp,
     /// Starting generation jobs.
     Generation,
     /// Other authenticated mutations.
@@ -56,6 +58,10 @@ impl RateLimitPolicy {
 pub struct RateLimitPolicies {
     pub enabled: bool,
     pub auth: RateLimitPolicy,
+    /// Login attempts per client IP and submitted email together.
+    pub login: RateLimitPolicy,
+    /// Login attempts per client IP.
+    pub login_ip: RateLimitPolicy,
     pub generation: RateLimitPolicy,
     pub writes: RateLimitPolicy,
     pub reads: RateLimitPolicy,
@@ -68,6 +74,7 @@ impl RateLimitPolicies {
     pub fn get(&self, kind: PolicyKind) -> &RateLimitPolicy {
         match kind {
             PolicyKind::Auth => &self.auth,
+            PolicyKind::LoginIp => &self.login_ip,
             PolicyKind::Generation => &self.generation,
             PolicyKind::Writes => &self.writes,
             PolicyKind::Reads => &self.reads,
@@ -85,6 +92,8 @@ impl RateLimitPolicies {
         Ok(Self {
             enabled: true,
             auth: RateLimitPolicy::new("auth", per_minute(5)?, KeyKind::ClientIp)?,
+            login: RateLimitPolicy::new("login", per_minute(5)?, KeyKind::ClientIp)?,
+            login_ip: RateLimitPolicy::new("login-ip", per_minute(20)?, KeyKind::ClientIp)?,
             generation: RateLimitPolicy::new("generation", per_minute(10)?, KeyKind::User)?,
             writes: RateLimitPolicy::new("writes", per_minute(30)?, KeyKind::User)?,
             reads: RateLimitPolicy::new("reads", per_minute(100)?, KeyKind::User)?,
@@ -284,6 +293,7 @@ mod tests {
         let p = RateLimitPolicies::defaults().unwrap();
         for kind in [
             PolicyKind::Auth,
+            PolicyKind::LoginIp,
             PolicyKind::Generation,
             PolicyKind::Writes,
             PolicyKind::Reads,

@@ -3,6 +3,11 @@
 //! Values that reach this crate are valid by construction: each newtype has one
 //! `parse` that checks it, and nothing else builds one.
 
+pub mod account;
 pub mod rate_limit;
 
+pub use account::{
+    Email, ExternalIdentity, IdentityProviderId, Password, PasswordRule, Role, SessionId, User, UserId, UserName,
+    UserStatus,
+};
 pub use rate_limit::{PolicyName, Quota, QuotaError};

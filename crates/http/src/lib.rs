@@ -3,6 +3,7 @@
 //!
 //! Handlers only parse, call the app layer and map; they never touch storage.
 
+pub mod auth;
 mod client_ip;
 mod context;
 mod error;

@@ -4,7 +4,7 @@ use devora_api_types::{ErrorCode, FieldError, Problem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{docs, service};
+use crate::routes::{auth, docs, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,9 +22,25 @@ every response carries `X-Request-Id`.",
         service::metrics,
         docs::openapi_json,
         docs::openapi_yaml,
+        auth::register,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::me,
+        auth::update_me,
+        auth::change_password,
+        auth::sessions,
+        auth::revoke_session,
+        auth::providers,
+        auth::authorize,
+        auth::callback,
+        auth::exchange,
     ),
     components(schemas(Problem, ErrorCode, FieldError)),
-    tags((name = "service", description = "Service information, health, metrics and documentation")),
+    tags(
+        (name = "service", description = "Service information, health, metrics and documentation"),
+        (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
+    ),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -17,10 +17,10 @@ use devora_ports::RateLimitDecision;
 use crate::ApiError;
 use crate::client_ip::TrustedProxies;
 
-/// Inserted into the request's extensions by the authentication layer, so
-/// per-user policies count by user instead of by address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitUser(pub String);
+/// The resolved client address, in the request's extensions for handlers
+/// (login counts by address and email; sessions record it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
 
 /// Which policy a request falls under. Every path has one: unknown paths count
 /// as public.
@@ -32,7 +32,10 @@ pub fn classify(method: &Method, path: &str) -> PolicyKind {
         return PolicyKind::Webhook;
     }
     if let Some(auth) = api.strip_prefix("auth/") {
-        let credential = matches!(auth, "register" | "login" | "refresh" | "oauth/exchange" | "me/password")
+        if auth == "login" {
+            return PolicyKind::LoginIp;
+        }
+        let credential = matches!(auth, "register" | "oauth/exchange" | "me/password")
             || (auth.starts_with("oauth/") && (auth.ends_with("/authorize") || auth.ends_with("/callback")));
         if credential {
             return PolicyKind::Auth;
@@ -90,14 +93,26 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    let ip = {
+        let trusted = req.app_data::<web::Data<TrustedProxies>>();
+        let peer = req.peer_addr().map(|a| a.ip());
+        trusted.map_or_else(
+            || TrustedProxies::default().client_ip(peer, req.headers()),
+            |t| t.client_ip(peer, req.headers()),
+        )
+    };
+    req.extensions_mut().insert(ClientIp(ip));
     // CORS preflights are not API calls; counting them would halve every budget.
     let limiter = req.app_data::<web::Data<RateLimitService>>().cloned();
     let Some(limiter) = limiter.filter(|_| req.method() != Method::OPTIONS) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    let trusted = req.app_data::<web::Data<TrustedProxies>>().map(|t| t.get_ref().clone()).unwrap_or_default();
-    let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), req.headers());
-    let user = req.extensions().get::<RateLimitUser>().map(|u| u.0.clone());
+    // Per-user policies count by the token's user; the signature is checked here,
+    // the session later, by the route's extractor.
+    let user = req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
+        let token = crate::auth::bearer_token(req.headers())?;
+        state.auth.token_user(token).map(|id| id.to_string())
+    });
     let kind = classify(req.method(), req.path());
     let Some((policy, decision)) = limiter.check(kind, &Subject { ip, user }).await else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
@@ -120,7 +135,8 @@ mod tests {
             (Method::GET, "/api/v2", PolicyKind::Public),
             (Method::GET, "/health/ready", PolicyKind::Public),
             (Method::GET, "/docs/index.html", PolicyKind::Public),
-            (Method::POST, "/api/v2/auth/login", PolicyKind::Auth),
+            (Method::POST, "/api/v2/auth/login", PolicyKind::LoginIp),
+            (Method::POST, "/api/v2/auth/refresh", PolicyKind::Writes),
             (Method::POST, "/api/v2/auth/register", PolicyKind::Auth),
             (Method::GET, "/api/v2/auth/oauth/github/authorize", PolicyKind::Auth),
             (Method::GET, "/api/v2/auth/me", PolicyKind::Reads),

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use devora_app::auth::AuthService;
 use devora_app::{HealthService, RateLimitService};
 use devora_ports::Cache;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -33,6 +34,7 @@ pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone)]
 pub struct AppState {
     pub health: HealthService,
+    pub auth: AuthService,
     pub cache: Arc<dyn Cache>,
     pub rate_limits: RateLimitService,
     pub metrics: PrometheusHandle,

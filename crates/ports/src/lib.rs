@@ -4,10 +4,16 @@
 //! These are `async_trait` traits so the server can choose an adapter at run
 //! time (SQLite or Postgres, in-process or Redis) behind an `Arc<dyn ...>`.
 
+pub mod account;
 pub mod cache;
 pub mod probe;
 pub mod rate_limit;
 
+pub use account::{
+    AccessClaims, AccessTokens, AuthorizationRedirect, Clock, CreateUserError, HashError, IdentityError,
+    IdentityProvider, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository,
+    SignInStore, StorageError, SystemClock, TokenError, UserRepository,
+};
 pub use cache::{Cache, CacheError};
 pub use probe::{Probe, ProbeError};
 pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};

@@ -4,4 +4,4 @@
  * A stable, machine-readable error code. Clients switch on this, never on
  * `title` or `detail`, which are for people and may change.
  */
-export type ErrorCode = "malformed-request" | "validation-failed" | "unauthenticated" | "forbidden" | "not-found" | "method-not-allowed" | "conflict" | "payload-too-large" | "unsupported-media-type" | "quota-exceeded" | "plan-limit" | "not-configured" | "service-unavailable" | "internal";
+export type ErrorCode = "malformed-request" | "validation-failed" | "unauthenticated" | "forbidden" | "not-found" | "method-not-allowed" | "conflict" | "payload-too-large" | "unsupported-media-type" | "quota-exceeded" | "plan-limit" | "not-configured" | "service-unavailable" | "internal" | "invalid-credentials" | "email-taken" | "token-expired" | "session-revoked" | "refresh-token-invalid" | "refresh-token-reused" | "account-suspended" | "login-code-invalid" | "provider-unavailable";

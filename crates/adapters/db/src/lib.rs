@@ -1,7 +1,9 @@
 //! The database adapter (sea-orm): one connection type, one set of migrations and
 //! one set of repositories for SQLite (the embedded default) and Postgres.
 
+mod accounts;
 mod database;
+mod entity;
 pub mod migration;
 
 pub use database::{Backend, Database, DbConfig, DbError};

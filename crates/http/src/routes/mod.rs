@@ -1,3 +1,4 @@
+pub mod auth;
 pub mod docs;
 pub mod service;
 
@@ -25,5 +26,6 @@ fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
 /// Every route of the API. The app wraps them in middleware (see `server.rs`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     service::configure(cfg);
+    auth::configure(cfg);
     docs::configure(cfg);
 }

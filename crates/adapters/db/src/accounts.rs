@@ -1,0 +1,443 @@
+//! Users, sessions with their refresh-token families, and OAuth sign-in records.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use devora_domain::{Email, ExternalIdentity, IdentityProviderId, Role, SessionId, User, UserId, UserName, UserStatus};
+use devora_ports::{
+    CreateUserError, NewSession, NewUser, PendingSignIn, Rotation, Session, SessionRepository, SignInStore,
+    StorageError, UserRepository,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+
+use crate::Database;
+use crate::entity::{login_codes, oauth_identities, oauth_pending, refresh_tokens, sessions, users};
+
+fn storage(err: DbErr) -> StorageError {
+    StorageError::new(err)
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::new(format!("stored row is not valid: {what}"))
+}
+
+fn user_from_row(row: users::Model) -> Result<User, StorageError> {
+    Ok(User {
+        id: UserId::from_uuid(row.id),
+        email: Email::parse(&row.email).map_err(|_| corrupt("users.email"))?,
+        name: UserName::parse(&row.name).map_err(|_| corrupt("users.name"))?,
+        role: Role::parse(&row.role).ok_or_else(|| corrupt("users.role"))?,
+        status: UserStatus::parse(&row.status).ok_or_else(|| corrupt("users.status"))?,
+        email_verified: row.email_verified,
+        has_password: row.password_hash.is_some(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn session_from_row(row: sessions::Model) -> Session {
+    Session {
+        id: SessionId::from_uuid(row.id),
+        user_id: UserId::from_uuid(row.user_id),
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+        user_agent: row.user_agent,
+        ip: row.ip,
+    }
+}
+
+#[async_trait]
+impl UserRepository for Database {
+    async fn create(&self, user: NewUser) -> Result<User, CreateUserError> {
+        let row = users::ActiveModel {
+            id: Set(user.id.as_uuid()),
+            email: Set(user.email.as_str().to_owned()),
+            name: Set(user.name.as_str().to_owned()),
+            password_hash: Set(user.password_hash),
+            role: Set(user.role.as_str().to_owned()),
+            status: Set(UserStatus::Active.as_str().to_owned()),
+            email_verified: Set(user.email_verified),
+            created_at: Set(user.now),
+            updated_at: Set(user.now),
+        };
+        match row.insert(self.connection()).await {
+            Ok(row) => Ok(user_from_row(row)?),
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(CreateUserError::DuplicateEmail)
+            }
+            Err(err) => Err(CreateUserError::Storage(storage(err))),
+        }
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StorageError> {
+        users::Entity::find_by_id(id.as_uuid())
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StorageError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn password_hash(&self, id: UserId) -> Result<Option<String>, StorageError> {
+        Ok(users::Entity::find_by_id(id.as_uuid())
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .and_then(|u| u.password_hash))
+    }
+
+    async fn update_name(&self, id: UserId, name: &UserName, now: DateTime<Utc>) -> Result<Option<User>, StorageError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::Name, Expr::value(name.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        self.find_by_id(id).await
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: Option<&str>, now: DateTime<Utc>) -> Result<(), StorageError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash.map(str::to_owned)))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn mark_email_verified(&self, id: UserId, now: DateTime<Utc>) -> Result<(), StorageError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::EmailVerified, Expr::value(true))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}
+
+impl Database {
+    async fn add_refresh_token(
+        &self,
+        hash: &str,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        refresh_tokens::ActiveModel {
+            token_hash: Set(hash.to_owned()),
+            session_id: Set(session_id.as_uuid()),
+            created_at: Set(now),
+            spent_at: Set(None),
+        }
+        .insert(self.connection())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn touch_session(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StorageError> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn revoke_ids(&self, ids: &[uuid_alias::Uuid], now: DateTime<Utc>) -> Result<u64, StorageError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(sessions::Column::Id.is_in(ids.iter().copied()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected)
+    }
+}
+
+mod uuid_alias {
+    pub use sea_orm::prelude::Uuid;
+}
+
+#[async_trait]
+impl SessionRepository for Database {
+    async fn create(&self, s: NewSession) -> Result<Session, StorageError> {
+        let row = sessions::ActiveModel {
+            id: Set(s.id.as_uuid()),
+            user_id: Set(s.user_id.as_uuid()),
+            created_at: Set(s.now),
+            last_used_at: Set(s.now),
+            expires_at: Set(s.expires_at),
+            revoked_at: Set(None),
+            user_agent: Set(s.user_agent),
+            ip: Set(s.ip),
+        }
+        .insert(self.connection())
+        .await
+        .map_err(storage)?;
+        self.add_refresh_token(&s.refresh_hash, s.id, s.now).await?;
+        Ok(session_from_row(row))
+    }
+
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
+        Ok(sessions::Entity::find_by_id(id.as_uuid())
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .map(session_from_row))
+    }
+
+    async fn rotate(
+        &self,
+        presented_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+        grace: Duration,
+        idle_timeout: Duration,
+    ) -> Result<Rotation, StorageError> {
+        // Claim first, with one conditional write: of concurrent presentations of
+        // one live token exactly one spends it (no read-then-write race, and on
+        // SQLite no deferred-transaction lock upgrade).
+        let claimed = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
+            .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
+            .filter(refresh_tokens::Column::SpentAt.is_null())
+            .exec(self.connection())
+            .await
+            .map_err(storage)?
+            .rows_affected
+            == 1;
+        let Some(token) = refresh_tokens::Entity::find_by_id(presented_hash.to_owned())
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(Rotation::Invalid);
+        };
+        let Some(session) = self.find(SessionId::from_uuid(token.session_id)).await? else {
+            return Ok(Rotation::Invalid);
+        };
+        if !session.is_alive(now, idle_timeout) {
+            return Ok(Rotation::Invalid);
+        }
+        if claimed {
+            self.add_refresh_token(new_hash, session.id, now).await?;
+            self.touch_session(session.id, now).await?;
+            return Ok(Rotation::Rotated(Session { last_used_at: now, ..session }));
+        }
+        let spent_at = token.spent_at.unwrap_or(now);
+        let grace = chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::zero());
+        if now - spent_at <= grace {
+            self.add_refresh_token(new_hash, session.id, now).await?;
+            self.touch_session(session.id, now).await?;
+            return Ok(Rotation::WithinGrace(Session { last_used_at: now, ..session }));
+        }
+        self.revoke_ids(&[session.id.as_uuid()], now).await?;
+        Ok(Rotation::ReuseDetected(session.id))
+    }
+
+    async fn list_alive(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .all(self.connection())
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(session_from_row)
+            .collect())
+    }
+
+    async fn revoke(&self, id: SessionId, user_id: UserId, now: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn revoke_by_refresh(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<SessionId>, StorageError> {
+        let Some(token) =
+            refresh_tokens::Entity::find_by_id(hash.to_owned()).one(self.connection()).await.map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        self.revoke_ids(&[token.session_id], now).await?;
+        Ok(Some(SessionId::from_uuid(token.session_id)))
+    }
+
+    async fn revoke_all(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StorageError> {
+        let mut query = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null());
+        if let Some(except) = except {
+            query = query.filter(sessions::Column::Id.ne(except.as_uuid()));
+        }
+        let ids: Vec<_> = query.all(self.connection()).await.map_err(storage)?.into_iter().map(|s| s.id).collect();
+        self.revoke_ids(&ids, now).await?;
+        Ok(ids.into_iter().map(SessionId::from_uuid).collect())
+    }
+}
+
+#[async_trait]
+impl SignInStore for Database {
+    async fn put_pending(
+        &self,
+        state_hash: &str,
+        pending: PendingSignIn,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        // Housekeeping: abandoned sign-ins go when the next one starts.
+        oauth_pending::Entity::delete_many()
+            .filter(oauth_pending::Column::ExpiresAt.lt(now))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        oauth_pending::ActiveModel {
+            state_hash: Set(state_hash.to_owned()),
+            provider: Set(pending.provider.as_str().to_owned()),
+            pkce_verifier: Set(pending.pkce_verifier),
+            nonce: Set(pending.nonce),
+            redirect_to: Set(pending.redirect_to),
+            created_at: Set(now),
+            expires_at: Set(pending.expires_at),
+        }
+        .insert(self.connection())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn take_pending(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<PendingSignIn>, StorageError> {
+        let Some(row) =
+            oauth_pending::Entity::find_by_id(state_hash.to_owned()).one(self.connection()).await.map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        // Whoever deletes the row owns it: a replayed or concurrent callback finds nothing.
+        let deleted = oauth_pending::Entity::delete_by_id(state_hash.to_owned())
+            .exec(self.connection())
+            .await
+            .map_err(storage)?
+            .rows_affected;
+        if deleted != 1 || row.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(PendingSignIn {
+            provider: IdentityProviderId::parse(&row.provider).ok_or_else(|| corrupt("oauth_pending.provider"))?,
+            pkce_verifier: row.pkce_verifier,
+            nonce: row.nonce,
+            redirect_to: row.redirect_to,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn put_login_code(
+        &self,
+        code_hash: &str,
+        user_id: UserId,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        login_codes::Entity::delete_many()
+            .filter(login_codes::Column::ExpiresAt.lt(now))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        login_codes::ActiveModel {
+            code_hash: Set(code_hash.to_owned()),
+            user_id: Set(user_id.as_uuid()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+        }
+        .insert(self.connection())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn take_login_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StorageError> {
+        let Some(row) =
+            login_codes::Entity::find_by_id(code_hash.to_owned()).one(self.connection()).await.map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let deleted = login_codes::Entity::delete_by_id(code_hash.to_owned())
+            .exec(self.connection())
+            .await
+            .map_err(storage)?
+            .rows_affected;
+        if deleted != 1 || row.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(UserId::from_uuid(row.user_id)))
+    }
+
+    async fn find_identity(&self, provider: IdentityProviderId, subject: &str) -> Result<Option<UserId>, StorageError> {
+        Ok(oauth_identities::Entity::find_by_id((provider.as_str().to_owned(), subject.to_owned()))
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .map(|row| UserId::from_uuid(row.user_id)))
+    }
+
+    async fn link_identity(
+        &self,
+        identity: &ExternalIdentity,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let row = oauth_identities::ActiveModel {
+            provider: Set(identity.provider.as_str().to_owned()),
+            subject: Set(identity.subject.clone()),
+            user_id: Set(user_id.as_uuid()),
+            email: Set(identity.email.as_str().to_owned()),
+            created_at: Set(now),
+        };
+        match row.insert(self.connection()).await {
+            Ok(_) => Ok(()),
+            // Linked concurrently by the same sign-in: fine if it is the same user.
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                match self.find_identity(identity.provider, &identity.subject).await? {
+                    Some(existing) if existing == user_id => Ok(()),
+                    _ => Err(StorageError::new("identity is linked to another user")),
+                }
+            }
+            Err(err) => Err(storage(err)),
+        }
+    }
+}

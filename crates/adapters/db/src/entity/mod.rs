@@ -1,0 +1,9 @@
+//! sea-orm entities: rows as stored. Never exposed outside this crate; the
+//! repositories map them to domain types explicitly.
+
+pub mod login_codes;
+pub mod oauth_identities;
+pub mod oauth_pending;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,140 @@
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use devora_domain::{Email, ExternalIdentity, IdentityProviderId, UserName};
+use devora_ports::{AuthorizationRedirect, IdentityError, IdentityProvider};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RequestTokenError, Scope, TokenResponse,
+};
+use tokio::sync::RwLock;
+
+use crate::OutboundHttp;
+
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub provider: IdentityProviderId,
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// How long discovery metadata (endpoints, JWKS) is reused.
+    pub metadata_ttl: Duration,
+}
+
+/// Sign-in with any OpenID Connect issuer: discovery, authorization code with
+/// PKCE (S256) and a nonce, then the ID token's signature (JWKS), `iss`, `aud`,
+/// `exp` and `nonce` verified by openidconnect.
+pub struct OidcProvider {
+    config: OidcConfig,
+    issuer: IssuerUrl,
+    http: OutboundHttp,
+    metadata: RwLock<Option<(CoreProviderMetadata, Instant)>>,
+}
+
+impl OidcProvider {
+    /// # Errors
+    /// When the issuer URL is not a URL.
+    pub fn new(config: OidcConfig, http: OutboundHttp) -> Result<Self, String> {
+        let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| e.to_string())?;
+        Ok(Self { config, issuer, http, metadata: RwLock::new(None) })
+    }
+
+    async fn metadata(&self) -> Result<CoreProviderMetadata, IdentityError> {
+        if let Some((meta, fetched)) = self.metadata.read().await.as_ref()
+            && fetched.elapsed() < self.config.metadata_ttl
+        {
+            return Ok(meta.clone());
+        }
+        let meta = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| IdentityError::Unavailable(format!("discovery failed: {e}")))?;
+        *self.metadata.write().await = Some((meta.clone(), Instant::now()));
+        Ok(meta)
+    }
+
+    /// Forgets the metadata so the next sign-in fetches fresh keys (after a
+    /// verification failure that may be a key rotation).
+    async fn forget_metadata(&self) {
+        *self.metadata.write().await = None;
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for OidcProvider {
+    fn id(&self) -> IdentityProviderId {
+        self.config.provider
+    }
+
+    async fn authorize(&self, state: &str, redirect_uri: &str) -> Result<AuthorizationRedirect, IdentityError> {
+        let meta = self.metadata().await?;
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| IdentityError::Unavailable(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = state.to_owned();
+        let (url, _, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), Nonce::new_random)
+            .add_scope(Scope::new("email".to_owned()))
+            .add_scope(Scope::new("profile".to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(AuthorizationRedirect {
+            url: url.to_string(),
+            pkce_verifier: verifier.into_secret(),
+            nonce: nonce.secret().clone(),
+        })
+    }
+
+    async fn identify(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        redirect_uri: &str,
+    ) -> Result<ExternalIdentity, IdentityError> {
+        let meta = self.metadata().await?;
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| IdentityError::Unavailable(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| IdentityError::Unavailable(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(err) => IdentityError::Rejected(format!("token endpoint: {err}")),
+                other => IdentityError::Unavailable(format!("token endpoint: {other}")),
+            })?;
+        let id_token = response.id_token().ok_or_else(|| IdentityError::Rejected("no ID token".to_owned()))?;
+        let verifier = client.id_token_verifier();
+        let claims = match id_token.claims(&verifier, &Nonce::new(nonce.to_owned())) {
+            Ok(claims) => claims,
+            Err(err) => {
+                self.forget_metadata().await;
+                return Err(IdentityError::Rejected(format!("ID token: {err}")));
+            }
+        };
+        let email = claims.email().ok_or(IdentityError::NoEmail)?;
+        let email = Email::parse(email.as_str()).map_err(|_| IdentityError::NoEmail)?;
+        let name = claims.name().and_then(|n| n.get(None)).and_then(|n| UserName::parse(n.as_str()).ok());
+        Ok(ExternalIdentity {
+            provider: self.config.provider,
+            subject: claims.subject().as_str().to_owned(),
+            email,
+            email_verified: claims.email_verified().unwrap_or(false),
+            name,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Accounts and sign-in.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// `POST /api/v2/auth/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace"}))]
+pub struct RegisterRequest {
+    /// Normalised to lower case; unique.
+    pub email: String,
+    /// 8..128 characters, not among common passwords.
+    pub password: String,
+    /// 1..100 characters.
+    pub name: String,
+}
+
+/// `POST /api/v2/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /api/v2/auth/refresh` and `/logout`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// `PATCH /api/v2/auth/me`: fields left out are unchanged.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v2/auth/me/password`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v2/auth/oauth/exchange`: the one-time code from the OAuth callback redirect.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRequest {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    User,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct UserDto {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: UserRole,
+    pub status: AccountStatus,
+    /// Whether the email was proven (by a provider that vouches for it).
+    pub email_verified: bool,
+    /// Whether the account can sign in with a password (OAuth-only accounts cannot).
+    pub has_password: bool,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// An access token (JWT, 15 minutes) and its refresh token (opaque, single use).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: u64,
+}
+
+/// A signed-in user and their tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct AuthResponse {
+    pub user: UserDto,
+    pub tokens: TokenPair,
+}
+
+/// One sign-in on one device.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct SessionDto {
+    pub id: Uuid,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    /// Last token refresh.
+    #[ts(type = "string")]
+    pub last_used_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct SessionList {
+    pub items: Vec<SessionDto>,
+    /// Always null: a user's sessions fit in one page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct OAuthProviderDto {
+    /// `google` or `github`.
+    pub id: String,
+    pub name: String,
+    /// Send the browser here (add `?redirect_to=` for where to come back).
+    pub authorize_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct OAuthProviderList {
+    pub items: Vec<OAuthProviderDto>,
+}
