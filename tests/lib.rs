@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod proxy;
+pub mod standins;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -252,6 +253,11 @@ impl TestApp {
         env.insert("HTTP_WORKERS".into(), "2".into());
         env.insert("SHUTDOWN_TIMEOUT_SECS".into(), "1".into());
         env.insert("JWT_SECRET".into(), "test-secret-test-secret-test-secret-0123".into());
+        // Tests register and sign in many accounts from one address; the tests of
+        // these limits set their own.
+        for policy in ["RATE_LIMIT_AUTH", "RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_IP"] {
+            env.insert(policy.into(), "10000/min".into());
+        }
 
         let mut tempdir = None;
         let mut pg = None;

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod architecture;
+mod auth;
 mod contract;
 mod errors;
+mod oauth;
 mod rate_limit;
 mod resilience;
 mod service;
@@ -28,4 +30,49 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
     body
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A unique email for this test.
+#[must_use]
+pub fn email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn post_json(app: &TestApp, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.post(app.url(path)).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+pub async fn get_with(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap()
+}
+
+/// Registers a fresh account; returns the `{user, tokens}` body.
+pub async fn register(app: &TestApp, email: &str) -> Value {
+    let res = post_json(
+        app,
+        "/api/v2/auth/register",
+        serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User"}),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    post_json(app, "/api/v2/auth/login", serde_json::json!({"email": email, "password": password}), None).await
+}
+
+pub fn access(body: &Value) -> String {
+    body["tokens"]["access_token"].as_str().unwrap().to_owned()
+}
+
+pub fn refresh_token(body: &Value) -> String {
+    body["tokens"]["refresh_token"].as_str().unwrap().to_owned()
 }

@@ -121,7 +121,10 @@ pub async fn rate_limit(
         return Ok(req.into_response(refusal(&policy, &decision).response()));
     }
     let mut res = next.call(req).await?.map_into_boxed_body();
-    insert_headers(res.headers_mut(), &policy, &decision);
+    // A handler that applied a narrower policy (login per IP and email) reports that one.
+    if !res.headers().contains_key("ratelimit-policy") {
+        insert_headers(res.headers_mut(), &policy, &decision);
+    }
     Ok(res)
 }
 
