@@ -198,6 +198,8 @@ pub struct TestApp {
     pub sqlite_path: Option<PathBuf>,
     /// The Postgres database's direct URL (not through any proxy).
     pub database_url: Option<String>,
+    /// The environment the server was started with.
+    env: HashMap<String, String>,
     handle: ServerHandle,
     _tempdir: Option<TempDir>,
     _pg: Option<PgDatabase>,
@@ -313,7 +315,7 @@ impl TestApp {
             env.insert(k, v);
         }
 
-        let mut settings = Settings::from_vars(env).expect("test settings are valid");
+        let mut settings = Settings::from_vars(env.clone()).expect("test settings are valid");
         settings.handle_signals = false;
         let app = Application::build_with_routes(settings, options.routes).await.expect("server starts");
         let port = app.port();
@@ -334,11 +336,24 @@ impl TestApp {
             redis_proxy,
             sqlite_path,
             database_url,
+            env,
             handle,
             _tempdir: tempdir,
             _pg: pg,
             _redis: redis,
         })
+    }
+
+    /// Settings for another process on this app's database and Redis (an
+    /// operator command, an admin node), with extra variables.
+    #[must_use]
+    pub fn settings(&self, extra: Vec<(String, String)>) -> Settings {
+        let mut env: HashMap<String, String> = self.env.clone();
+        env.extend(extra);
+        if let Some(url) = &self.database_url {
+            env.insert("DATABASE_URL".into(), url.clone());
+        }
+        Settings::from_vars(env).expect("settings")
     }
 
     #[must_use]

@@ -324,26 +324,90 @@ all_variants!(changing_the_password_revokes_the_other_sessions, |app| {
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_emails_get_the_admin_role() {
+async fn registering_an_admin_email_does_not_make_an_admin_but_create_admin_does() {
     let admin = email();
-    let Some(app) = TestApp::spawn_with(
-        Variant::SQLITE_MEMORY,
-        Options { env: vec![("ADMIN_EMAILS".into(), admin.to_uppercase())], ..Options::default() },
-    )
-    .await
-    else {
-        return;
-    };
-    assert_eq!(register(&app, &admin).await["user"]["role"], "admin");
-    assert_eq!(register(&app, &email()).await["user"]["role"], "user");
+    let options = || Options { env: vec![("ADMIN_EMAILS".into(), admin.to_uppercase())], ..Options::default() };
+    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, options()).await else { return };
+    // Anyone can type the address: registering proves nothing, so no admin role.
+    let squatter = register(&app, &admin).await;
+    assert_eq!(squatter["user"]["role"], "user");
+
+    // The operator's command (another process on the same database) makes the real admin.
+    let settings = app.settings(options().env);
+    let auth = devora_server::operator_auth(&settings).await.unwrap();
+    let user = auth
+        .create_admin(
+            devora_domain::Email::parse(&admin).unwrap(),
+            devora_domain::Password::parse("operator chose this one").unwrap(),
+            devora_domain::UserName::parse("Ops").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.role, devora_domain::Role::Admin);
+    let signed_in: Value = login(&app, &admin, "operator chose this one").await.json().await.unwrap();
+    assert_eq!(signed_in["user"]["role"], "admin");
+    assert_eq!(login(&app, &admin, PASSWORD).await.status(), 401, "the squatter's password is gone");
 }
+
+/// Nodes share session state through Redis; with in-process caches there is one
+/// node, which sees its own admin actions at once (another process cannot reach
+/// its memory), so this runs in the Redis variants.
+async fn suspension_from_another_node(variant: Variant) {
+    let Some(app) = TestApp::spawn(variant).await else { return };
+    let address = email();
+    let signed_in = register(&app, &address).await;
+    let token = access(&signed_in);
+    // Warm this node's session cache.
+    assert_eq!(get_with(&app, "/api/v2/auth/me", &token).await.status(), 200);
+
+    // Suspension happens elsewhere (an admin process on the same database and cache).
+    let auth = devora_server::operator_auth(&app.settings(vec![])).await.unwrap();
+    let user_id = devora_domain::UserId::parse(signed_in["user"]["id"].as_str().unwrap()).unwrap();
+    assert!(auth.set_status(user_id, devora_domain::UserStatus::Suspended).await.unwrap());
+
+    assert_problem(get_with(&app, "/api/v2/auth/me", &token).await, 401, "session-revoked").await;
+    assert_problem(login(&app, &address, PASSWORD).await, 403, "account-suspended").await;
+    let res = post_json(&app, "/api/v2/auth/refresh", json!({"refresh_token": refresh_token(&signed_in)}), None).await;
+    assert_problem(res, 401, "refresh-token-invalid").await;
+
+    assert!(auth.set_status(user_id, devora_domain::UserStatus::Active).await.unwrap());
+    assert_eq!(login(&app, &address, PASSWORD).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_user_is_shut_out_at_once_on_every_node_sqlite_redis() {
+    suspension_from_another_node(Variant::SQLITE_REDIS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_user_is_shut_out_at_once_on_every_node_postgres_redis() {
+    suspension_from_another_node(Variant::POSTGRES_REDIS).await;
+}
+
+all_variants!(a_token_replayed_inside_the_grace_cannot_keep_a_branch_alive, |app| {
+    let first = register(&app, &email()).await;
+    let r1 = refresh_token(&first);
+    let legit: Value =
+        post_json(&app, "/api/v2/auth/refresh", json!({"refresh_token": r1}), None).await.json().await.unwrap();
+    // Someone replays the old token inside the grace and gets a sibling.
+    let sibling: Value =
+        post_json(&app, "/api/v2/auth/refresh", json!({"refresh_token": r1}), None).await.json().await.unwrap();
+    // The legitimate client rotates on: the sibling is spent by that rotation...
+    let next = post_json(&app, "/api/v2/auth/refresh", json!({"refresh_token": refresh_token(&legit)}), None).await;
+    assert_eq!(next.status(), 200);
+    let next: Value = next.json().await.unwrap();
+    // ...so presenting it (right away, inside the grace) only forks once more, and
+    // once the grace has passed it is reuse and ends the whole family.
+    let _ = sibling;
+    assert_eq!(get_with(&app, "/api/v2/auth/me", &access(&next)).await.status(), 200);
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_is_limited_per_ip_and_email_and_per_ip() {
     let Some(app) = TestApp::spawn_with(
         Variant::SQLITE_MEMORY,
         Options {
-            env: vec![("RATE_LIMIT_LOGIN".into(), "3/min".into()), ("RATE_LIMIT_LOGIN_IP".into(), "5/min".into())],
+            env: vec![("RATE_LIMIT_LOGIN".into(), "3/min".into()), ("RATE_LIMIT_LOGIN_IP".into(), "6/min".into())],
             ..Options::default()
         },
     )
@@ -358,7 +422,16 @@ async fn login_is_limited_per_ip_and_email_and_per_ip() {
     let limited = login(&app, &target, "wrong password here").await;
     assert!(limited.headers()["ratelimit-policy"].to_str().unwrap().starts_with("\"login\""));
     assert_problem(limited, 429, "quota-exceeded").await;
-    // Another email from the same IP still has attempts, until the per-IP budget (5) runs out.
+    // The path is counted as login however it is spelled.
+    let encoded = app
+        .client
+        .post(app.url("/api/v2/auth/%6Cogin"))
+        .json(&json!({"email": target, "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(encoded.headers()["ratelimit-policy"].to_str().unwrap().starts_with("\"login"));
+    // Another email from the same IP still has attempts, until the per-IP budget (6) runs out.
     assert_eq!(login(&app, &email(), "wrong password here").await.status(), 401);
     let per_ip = login(&app, &email(), "wrong password here").await;
     assert!(per_ip.headers()["ratelimit-policy"].to_str().unwrap().starts_with("\"login-ip\""));

@@ -169,7 +169,8 @@ async fn a_replayed_or_mismatched_state_is_refused() {
 
     // The user declining at the provider comes back as an error.
     let (_, state) = authorize(&o.app, "google", None).await;
-    let res = o.app.get(&format!("/api/v2/auth/oauth/google/callback?error=access_denied&state={state}")).await;
+    let res =
+        o.app.get(&format!("/api/v2/auth/oauth/google/callback?error=access_denied&state={state}&state=dup")).await;
     let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(param(&back, "error").as_deref(), Some("access-denied"));
 }
@@ -242,6 +243,33 @@ all_variants!(github_sign_in_uses_the_primary_verified_email, |app| {
     let back = callback(&o.app, "github", "ghcode-forged", &state).await;
     assert_eq!(param(&back, "error").as_deref(), Some("identity-rejected"));
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_verified_admin_email_gets_the_admin_role() {
+    let admin = email();
+    let google = OidcIssuer::start("google-client", "google-secret").await;
+    let env = vec![
+        ("GOOGLE_CLIENT_ID".into(), "google-client".into()),
+        ("GOOGLE_CLIENT_SECRET".into(), "google-secret".into()),
+        ("GOOGLE_ISSUER_URL".into(), google.url.clone()),
+        ("ADMIN_EMAILS".into(), admin.clone()),
+    ];
+    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, Options { env, ..Options::default() }).await else {
+        return;
+    };
+    let (location, state) = authorize(&app, "google", None).await;
+    let code = google.approve(&location, identity(&admin, true));
+    let back = callback(&app, "google", &code, &state).await;
+    let body: Value = exchange(&app, &param(&back, "code").unwrap()).await.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "admin");
+    // Unverified, the same address would not be.
+    let (location, state) = authorize(&app, "google", None).await;
+    let other = email();
+    let code = google.approve(&location, identity(&other, false));
+    let back = callback(&app, "google", &code, &state).await;
+    let body: Value = exchange(&app, &param(&back, "code").unwrap()).await.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "user");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_to_is_checked_against_the_allow_list() {

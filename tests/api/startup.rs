@@ -24,7 +24,8 @@ async fn a_second_start_reuses_the_migrated_sqlite_file() {
     let settings =
         Settings::from_vars([("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", path.display()))]).unwrap();
     let applied = devora_server::migrate(&settings).await.unwrap();
-    assert_eq!(applied.len(), 2, "each migration applied once: {applied:?}");
+    assert_each_applied_once(&applied);
+    assert_eq!(devora_server::migrate(&settings).await.unwrap(), applied, "nothing left to apply");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,9 +39,19 @@ async fn nodes_starting_together_on_postgres_migrate_once() {
     };
     let settings = Settings::from_vars([("DATABASE_URL".to_owned(), url)]).unwrap();
     let runs = (0..3).map(|_| devora_server::migrate(&settings));
-    for result in futures_util::future::join_all(runs).await {
-        assert_eq!(result.unwrap().len(), 2);
-    }
+    let results: Vec<Vec<String>> =
+        futures_util::future::join_all(runs).await.into_iter().map(Result::unwrap).collect();
+    assert_each_applied_once(&results[0]);
+    assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
+}
+
+fn assert_each_applied_once(applied: &[String]) {
+    let unique: std::collections::BTreeSet<_> = applied.iter().collect();
+    assert!(!applied.is_empty());
+    assert_eq!(unique.len(), applied.len(), "a migration recorded twice: {applied:?}");
+    let mut sorted = applied.to_vec();
+    sorted.sort();
+    assert_eq!(sorted, applied, "applied in order");
 }
 
 fn first_database_url(app: &TestApp) -> String {

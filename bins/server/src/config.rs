@@ -56,6 +56,8 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The header the trusted proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: devora_http::ForwardedHeader,
 }
 
 /// Credentials of an optional integration; `None` fields mean "not configured".
@@ -93,6 +95,7 @@ pub struct Settings {
     pub integrations: Integrations,
     pub rate_limits: RateLimitPolicies,
     pub sessions: SessionSettings,
+    pub projects: ProjectSettings,
     /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
     pub handle_signals: bool,
 }
@@ -106,6 +109,18 @@ pub struct SessionSettings {
     pub refresh_grace: Duration,
     /// Argon2 hashes allowed at once (each takes 19 MiB and a core for ~50 ms).
     pub hash_concurrency: usize,
+}
+
+/// Project limits and cache lifetimes.
+#[derive(Debug, Clone)]
+pub struct ProjectSettings {
+    pub max_projects: u32,
+    pub max_file_bytes: u64,
+    pub max_files: u32,
+    pub max_project_bytes: u64,
+    pub project_ttl: Duration,
+    pub list_ttl: Duration,
+    pub files_ttl: Duration,
 }
 
 /// One variable's problem.
@@ -277,6 +292,14 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECS", 30u64, 0, 3600)),
             cors_origins,
             trusted_proxies,
+            forwarded_header: match r.get("TRUSTED_PROXY_HEADER").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("x-forwarded-for") => devora_http::ForwardedHeader::XForwardedFor,
+                Some("forwarded") => devora_http::ForwardedHeader::Forwarded,
+                Some(other) => {
+                    r.fail("TRUSTED_PROXY_HEADER", format!("must be x-forwarded-for or forwarded (got {other:?})"));
+                    devora_http::ForwardedHeader::XForwardedFor
+                }
+            },
         };
 
         let db_url = r.string("DATABASE_URL", DEFAULT_DATABASE_URL);
@@ -377,6 +400,19 @@ impl Settings {
             refresh_grace: Duration::from_secs(r.number("REFRESH_REUSE_GRACE_SECS", 10u64, 0, 300)),
             hash_concurrency: r.number("PASSWORD_HASH_CONCURRENCY", cores.max(2), 1, 1024),
         };
+        // Cache lifetimes stay inside 3 min..6 h.
+        let ttl = |r: &mut Reader, name: &'static str, default: u64| {
+            Duration::from_secs(r.number(name, default, 180, 21_600))
+        };
+        let projects = ProjectSettings {
+            max_projects: r.number("FREE_PLAN_MAX_PROJECTS", 3u32, 1, 1_000_000),
+            max_file_bytes: r.number("FILE_MAX_BYTES", 1024 * 1024u64, 1, 1024 * 1024 * 1024),
+            max_files: r.number("PROJECT_MAX_FILES", 1000u32, 1, 1_000_000),
+            max_project_bytes: r.number("PROJECT_MAX_BYTES", 50 * 1024 * 1024u64, 1, 1024 * 1024 * 1024 * 1024),
+            project_ttl: ttl(&mut r, "CACHE_TTL_PROJECT_SECS", 300),
+            list_ttl: ttl(&mut r, "CACHE_TTL_PROJECT_LIST_SECS", 180),
+            files_ttl: ttl(&mut r, "CACHE_TTL_FILES_SECS", 300),
+        };
         let cache_max_bytes = r.number("CACHE_MAX_BYTES", 64 * 1024 * 1024u64, 1024 * 1024, 64 * 1024 * 1024 * 1024);
 
         let rate_limits = match RateLimitPolicies::defaults() {
@@ -419,6 +455,7 @@ impl Settings {
             integrations,
             rate_limits,
             sessions,
+            projects,
             handle_signals: true,
         })
     }

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
+use devora_app::idempotency::IdempotencyService;
+use devora_app::projects::{ProjectConfig, ProjectService};
+use devora_app::read_through::ReadThrough;
 use devora_app::{FallbackRateLimiter, HealthService, RateLimitService};
 use devora_crypto::{Argon2Hasher, JwtConfig, JwtTokens};
 use devora_db::{Database, DbConfig, DbError};
@@ -20,7 +23,7 @@ use devora_http::{AppState, HttpConfig, RouteHook};
 use devora_memory::{MemoryCache, MemoryRateLimiter};
 use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider, OutboundHttp};
 use devora_ports::{Cache, Probe, RateLimiter};
-use devora_ports::{IdentityProvider, SystemClock};
+use devora_ports::{FileLimits, IdentityProvider, SystemClock};
 use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisStore};
 use secrecy::ExposeSecret;
 
@@ -162,6 +165,16 @@ fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>)
     Ok(AuthService::new(ports, config))
 }
 
+/// The account services over the configured database and cache, for operator
+/// commands that act like another node (create an admin, suspend a user).
+///
+/// # Errors
+/// See [`StartupError`].
+pub async fn operator_auth(settings: &Settings) -> Result<AuthService, StartupError> {
+    let adapters = Adapters::connect(settings).await?;
+    auth_service(settings, &adapters.database, adapters.cache.clone())
+}
+
 /// Connects and migrates only (`devora-server migrate`).
 ///
 /// # Errors
@@ -211,12 +224,30 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let Adapters { database, cache, rate_limiter, redis } = adapters;
         let auth = auth_service(&settings, &database, cache.clone())?;
+        let p = &settings.projects;
+        let projects = ProjectService::new(
+            Arc::new(database.clone()),
+            ReadThrough::new(cache.clone()),
+            Arc::new(SystemClock),
+            ProjectConfig {
+                max_projects: p.max_projects,
+                max_file_bytes: p.max_file_bytes,
+                file_limits: FileLimits { max_files: p.max_files, max_project_bytes: p.max_project_bytes },
+                project_ttl: p.project_ttl,
+                list_ttl: p.list_ttl,
+                files_ttl: p.files_ttl,
+            },
+        );
+        let idempotency =
+            IdempotencyService::new(Arc::new(database.clone()), Arc::new(SystemClock), Duration::from_secs(24 * 3600));
         let redis_probe = redis.map(|store| Arc::new(store) as Arc<dyn Probe>);
         let health = HealthService::new(Arc::new(database.clone()), redis_probe, READINESS_TIMEOUT);
         let pool_metrics = database.clone();
         let state = AppState {
             health,
             auth,
+            projects,
+            idempotency,
             cache,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             metrics: devora_http::metrics_handle(),
@@ -231,6 +262,7 @@ impl Application {
             handle_signals: settings.handle_signals,
             hsts: settings.public_url.starts_with("https://"),
             trusted_proxies: settings.http.trusted_proxies.clone(),
+            forwarded_header: settings.http.forwarded_header,
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
         Ok(Self { port, server, database })

@@ -13,6 +13,8 @@ USAGE:
     devora-server migrate              apply pending database migrations and exit
     devora-server export-openapi [F]   write the OpenAPI 3.1 document (YAML) to F or stdout
     devora-server export-types DIR     write the TypeScript DTO declarations into DIR
+    devora-server create-admin --email E --password P [--name N]
+                                       create (or promote) an administrator with a password
     devora-server healthcheck          exit 0 if this host's /health/live answers 200 (for containers)
     devora-server help                 this text
 
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         ["export-openapi"] => export_openapi(None),
         ["export-openapi", path] => export_openapi(Some(path)),
         ["export-types", dir] => export_types(dir),
+        ["create-admin", rest @ ..] => with_runtime(create_admin(rest.iter().map(|s| (*s).to_owned()).collect())),
         ["healthcheck"] => healthcheck(),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
@@ -117,6 +120,59 @@ async fn migrate() -> ExitCode {
         }
         Err(err) => {
             eprintln!("migration failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn create_admin(args: Vec<String>) -> ExitCode {
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let (Some(email), Some(password)) = (flag("--email"), flag("--password")) else {
+        eprintln!("usage: devora-server create-admin --email E --password P [--name N]");
+        return ExitCode::from(2);
+    };
+    let email = match devora_domain::Email::parse(&email) {
+        Ok(e) => e,
+        Err(m) => {
+            eprintln!("--email {m}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match devora_domain::Password::parse(&password) {
+        Ok(p) => p,
+        Err(rule) => {
+            eprintln!("--password {rule}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = match flag("--name")
+        .map_or_else(|| Ok(devora_domain::UserName::from_email(&email)), |n| devora_domain::UserName::parse(&n))
+    {
+        Ok(n) => n,
+        Err(m) => {
+            eprintln!("--name {m}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match load_settings() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    telemetry::init(settings.log_format);
+    let auth = match devora_server::operator_auth(&settings).await {
+        Ok(auth) => auth,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match auth.create_admin(email, password, name).await {
+        Ok(user) => {
+            println!("administrator {} ({})", user.email, user.id);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cannot create the administrator: {err}");
             ExitCode::FAILURE
         }
     }

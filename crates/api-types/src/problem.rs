@@ -58,6 +58,14 @@ pub enum ErrorCode {
     LoginCodeInvalid,
     /// The sign-in provider could not be reached.
     ProviderUnavailable,
+    /// The project's files would exceed its storage limit.
+    ProjectStorageFull,
+    /// The project has its maximum number of files.
+    TooManyFiles,
+    /// This `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being processed.
+    IdempotencyInFlight,
 }
 
 impl ErrorCode {
@@ -73,6 +81,9 @@ impl ErrorCode {
             | Self::RefreshTokenInvalid
             | Self::RefreshTokenReused
             | Self::LoginCodeInvalid => 401,
+            Self::ProjectStorageFull => 413,
+            Self::TooManyFiles | Self::IdempotencyKeyReused => 422,
+            Self::IdempotencyInFlight => 409,
             Self::Forbidden | Self::PlanLimit | Self::AccountSuspended => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -113,6 +124,10 @@ impl ErrorCode {
             Self::AccountSuspended => "Account suspended",
             Self::LoginCodeInvalid => "Login code invalid",
             Self::ProviderUnavailable => "Sign-in provider unavailable",
+            Self::ProjectStorageFull => "Project storage full",
+            Self::TooManyFiles => "Too many files",
+            Self::IdempotencyKeyReused => "Idempotency key reused",
+            Self::IdempotencyInFlight => "Request in progress",
         }
     }
 
@@ -143,6 +158,10 @@ impl ErrorCode {
             Self::AccountSuspended => "account-suspended",
             Self::LoginCodeInvalid => "login-code-invalid",
             Self::ProviderUnavailable => "provider-unavailable",
+            Self::ProjectStorageFull => "project-storage-full",
+            Self::TooManyFiles => "too-many-files",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::IdempotencyInFlight => "idempotency-in-flight",
         }
     }
 
@@ -228,6 +247,8 @@ mod tests {
             ErrorCode::InvalidCredentials,
             ErrorCode::RefreshTokenReused,
             ErrorCode::ProviderUnavailable,
+            ErrorCode::ProjectStorageFull,
+            ErrorCode::IdempotencyInFlight,
         ] {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));

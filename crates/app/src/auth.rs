@@ -16,6 +16,8 @@ use devora_ports::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::read_through::ReadThrough;
+
 /// Tunables of accounts and sign-in.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -213,6 +215,7 @@ pub struct AuthPorts {
 #[derive(Clone)]
 pub struct AuthService {
     ports: AuthPorts,
+    reads: ReadThrough,
     providers: BTreeMap<&'static str, Arc<dyn IdentityProvider>>,
     config: Arc<AuthConfig>,
 }
@@ -241,7 +244,8 @@ impl AuthService {
     #[must_use]
     pub fn new(ports: AuthPorts, config: AuthConfig) -> Self {
         let providers = ports.providers.iter().map(|p| (p.id().as_str(), p.clone())).collect();
-        Self { ports, providers, config: Arc::new(config) }
+        let reads = ReadThrough::new(ports.cache.clone());
+        Self { ports, reads, providers, config: Arc::new(config) }
     }
 
     #[must_use]
@@ -249,8 +253,11 @@ impl AuthService {
         &self.config
     }
 
-    fn role_for(&self, email: &Email) -> Role {
-        if self.config.admin_emails.contains(email) { Role::Admin } else { Role::User }
+    /// `ADMIN_EMAILS` grants the admin role only to an address someone proved to
+    /// own (a provider-verified email); registering an address proves nothing.
+    /// Password accounts are made admins with `devora-server create-admin`.
+    fn role_for(&self, email: &Email, verified: bool) -> Role {
+        if verified && self.config.admin_emails.contains(email) { Role::Admin } else { Role::User }
     }
 
     async fn start_session(&self, user: &User, meta: &ClientMeta) -> Result<TokenPair, InternalError> {
@@ -288,7 +295,7 @@ impl AuthService {
             return Err(RegisterError::EmailTaken);
         }
         let hash = self.ports.hasher.hash(&password).await?;
-        let role = self.role_for(&email);
+        let role = self.role_for(&email, false);
         let user = match self
             .ports
             .users
@@ -317,13 +324,9 @@ impl AuthService {
     /// # Errors
     /// [`LoginError::InvalidCredentials`] or [`LoginError::Suspended`].
     pub async fn login(&self, email: &str, password: &str, meta: &ClientMeta) -> Result<SignedIn, LoginError> {
-        let user = match Email::parse(email) {
-            Ok(email) => self.ports.users.find_by_email(&email).await?,
-            Err(_) => None,
-        };
-        let hash = match &user {
-            Some(user) => self.ports.users.password_hash(user.id).await?,
-            None => None,
+        let (user, hash) = match Email::parse(email) {
+            Ok(email) => self.ports.users.find_credentials(&email).await?.map_or((None, None), |(u, h)| (Some(u), h)),
+            Err(_) => (None, None),
         };
         let matches = self.ports.hasher.verify(password, hash.as_deref()).await?;
         let (Some(user), true) = (user, matches) else {
@@ -388,16 +391,16 @@ impl AuthService {
         Ok(())
     }
 
-    /// Drops cached session states so every node sees a revocation at once.
+    /// Moves the sessions' cached states to a new version, so every node reads the
+    /// revocation on its next request, including a node that was just caching the
+    /// old state (it stores it under the old version, which nobody reads).
     async fn forget_sessions(&self, ids: &[SessionId]) {
         if ids.is_empty() {
             return;
         }
-        let keys: Vec<String> = ids.iter().map(|id| session_cache_key(*id)).collect();
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        if let Err(err) = self.ports.cache.delete(&refs).await {
-            tracing::warn!(error = %err, "could not evict revoked sessions from the cache; they expire within the cache TTL");
-        }
+        let scopes: Vec<String> = ids.iter().map(|id| session_cache_key(*id)).collect();
+        let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        self.reads.invalidate(&refs).await;
     }
 
     /// Checks an access token and, through the cache, that its session is alive and
@@ -410,40 +413,29 @@ impl AuthService {
             TokenError::Expired => AuthenticateError::Expired,
             TokenError::Invalid => AuthenticateError::Invalid,
         })?;
-        let key = session_cache_key(claims.session_id);
-        if let Ok(Some(cached)) = self.ports.cache.get(&key).await {
-            return match parse_session_state(&cached) {
-                Some((user_id, role)) if user_id == claims.user_id => {
-                    Ok(Principal { user_id, session_id: claims.session_id, role })
+        let scope = session_cache_key(claims.session_id);
+        let ports = self.ports.clone();
+        let idle = self.config.session_idle_timeout;
+        let session_id = claims.session_id;
+        // The state: `1|user|role|absolute end (unix)` when usable, else `0`.
+        let state: String = self
+            .reads
+            .get(&scope, &scope, self.config.session_cache_ttl, move || async move {
+                let now = ports.clock.now();
+                let Some(session) = ports.sessions.find(session_id).await? else { return Ok("0".to_owned()) };
+                if !session.is_alive(now, idle) {
+                    return Ok("0".to_owned());
                 }
-                _ => Err(AuthenticateError::Revoked),
-            };
-        }
-        let now = self.ports.clock.now();
-        let session = self.ports.sessions.find(claims.session_id).await?;
-        let user = match &session {
-            Some(s) if s.user_id == claims.user_id && s.is_alive(now, self.config.session_idle_timeout) => {
-                self.ports.users.find_by_id(s.user_id).await?
-            }
-            _ => None,
-        };
-        let state = match &user {
-            Some(user) if user.status == UserStatus::Active => format!("1|{}|{}", user.id, user.role.as_str()),
-            _ => "0".to_owned(),
-        };
-        // Never cache past the session's own end.
-        let ttl = session
-            .as_ref()
-            .and_then(|s| (s.expires_at - now).to_std().ok())
-            .map_or(self.config.session_cache_ttl, |left| left.min(self.config.session_cache_ttl))
-            .max(Duration::from_secs(1));
-        if let Err(err) = self.ports.cache.set(&key, state.as_bytes(), ttl).await {
-            tracing::debug!(error = %err, "session state not cached");
-        }
-        match user {
-            Some(user) if user.status == UserStatus::Active => {
-                Ok(Principal { user_id: user.id, session_id: claims.session_id, role: user.role })
-            }
+                Ok(match ports.users.find_by_id(session.user_id).await? {
+                    Some(user) if user.status == UserStatus::Active => {
+                        format!("1|{}|{}|{}", user.id, user.role.as_str(), session.expires_at.timestamp())
+                    }
+                    _ => "0".to_owned(),
+                })
+            })
+            .await?;
+        match parse_session_state(state.as_bytes(), self.ports.clock.now()) {
+            Some((user_id, role)) if user_id == claims.user_id => Ok(Principal { user_id, session_id, role }),
             _ => Err(AuthenticateError::Revoked),
         }
     }
@@ -513,6 +505,75 @@ impl AuthService {
         Ok(revoked)
     }
 
+    /// Suspends or reactivates an account. Suspension revokes every session at
+    /// once, on every node.
+    ///
+    /// # Errors
+    /// Storage failures; `false` when there is no such user.
+    pub async fn set_status(&self, user_id: UserId, status: UserStatus) -> Result<bool, InternalError> {
+        let now = self.ports.clock.now();
+        if !self.ports.users.set_status(user_id, status, now).await? {
+            return Ok(false);
+        }
+        if status == UserStatus::Suspended {
+            let revoked = self.ports.sessions.revoke_all(user_id, None, now).await?;
+            self.forget_sessions(&revoked).await;
+        }
+        Ok(true)
+    }
+
+    /// Changes a role; the user's live sessions see it on their next request.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn set_role(&self, user_id: UserId, role: Role) -> Result<(), InternalError> {
+        let now = self.ports.clock.now();
+        self.ports.users.set_role(user_id, role, now).await?;
+        let sessions: Vec<SessionId> =
+            self.ports.sessions.list_alive(user_id, now).await?.iter().map(|s| s.id).collect();
+        self.forget_sessions(&sessions).await;
+        Ok(())
+    }
+
+    /// Creates (or promotes) an administrator with a password: the operator's way
+    /// to the first admin account (`devora-server create-admin`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn create_admin(&self, email: Email, password: Password, name: UserName) -> Result<User, InternalError> {
+        let now = self.ports.clock.now();
+        let hash = self.ports.hasher.hash(&password).await?;
+        if let Some(existing) = self.ports.users.find_by_email(&email).await? {
+            self.ports.users.set_password_hash(existing.id, Some(&hash), now).await?;
+            self.ports.users.mark_email_verified(existing.id, now).await?;
+            self.set_role(existing.id, Role::Admin).await?;
+            return self
+                .ports
+                .users
+                .find_by_id(existing.id)
+                .await?
+                .ok_or_else(|| StorageError::new("user vanished").into());
+        }
+        let created = self
+            .ports
+            .users
+            .create(NewUser {
+                id: UserId::new(),
+                email,
+                name,
+                password_hash: Some(hash),
+                role: Role::Admin,
+                email_verified: true,
+                now,
+            })
+            .await;
+        match created {
+            Ok(user) => Ok(user),
+            Err(CreateUserError::DuplicateEmail) => Err(StorageError::new("created concurrently; run again").into()),
+            Err(CreateUserError::Storage(err)) => Err(err.into()),
+        }
+    }
+
     /// The configured sign-in providers.
     #[must_use]
     pub fn providers(&self) -> Vec<IdentityProviderId> {
@@ -529,6 +590,9 @@ impl AuthService {
 
     /// `redirect_to` resolved against the web app and checked against the allow-list.
     fn allowed_redirect(&self, redirect_to: Option<&str>) -> Option<String> {
+        if redirect_to.is_some_and(|r| r.len() > 2000) {
+            return None;
+        }
         let base = url::Url::parse(&self.config.frontend_url).ok()?;
         let target = match redirect_to.map(str::trim).filter(|r| !r.is_empty()) {
             None => base.join("/auth/callback").ok()?,
@@ -537,10 +601,13 @@ impl AuthService {
             Some(r) => url::Url::parse(r).ok()?,
         };
         let origin = target.origin().ascii_serialization();
+        // The web app's own origin always; the configured ones, compared as parsed origins.
+        let allowed_origin = |o: &str| url::Url::parse(o).is_ok_and(|u| u.origin().ascii_serialization() == origin);
         let allowed = matches!(target.scheme(), "http" | "https")
             && target.username().is_empty()
             && target.password().is_none()
-            && self.config.redirect_origins.iter().any(|o| o.trim_end_matches('/') == origin);
+            && (base.origin().ascii_serialization() == origin
+                || self.config.redirect_origins.iter().any(|o| allowed_origin(o)));
         allowed.then(|| target.to_string())
     }
 
@@ -657,16 +724,23 @@ impl AuthService {
                 if !identity.email_verified {
                     return Err("email-unverified");
                 }
+                self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                 if !existing.email_verified {
                     // Someone registered this address without proving it; the verified
-                    // owner now takes the account over, and whoever set that password
-                    // (and their sessions) is shut out.
+                    // owner now takes the account over, and whoever set that password,
+                    // linked another identity or holds a session is shut out.
                     self.ports.users.set_password_hash(existing.id, None, now).await.map_err(internal)?;
+                    self.ports.sign_ins.unlink_other_identities(existing.id, identity).await.map_err(internal)?;
                     self.ports.users.mark_email_verified(existing.id, now).await.map_err(internal)?;
                     let revoked = self.ports.sessions.revoke_all(existing.id, None, now).await.map_err(internal)?;
                     self.forget_sessions(&revoked).await;
                 }
-                self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
+                if existing.role != Role::Admin && self.role_for(&identity.email, true) == Role::Admin {
+                    self.set_role(existing.id, Role::Admin).await.map_err(|e| {
+                        tracing::error!(error = %e, "cannot promote admin");
+                        "internal"
+                    })?;
+                }
                 return self.ports.users.find_by_id(existing.id).await.map_err(internal)?.ok_or("internal");
             }
             let new_user = NewUser {
@@ -674,7 +748,7 @@ impl AuthService {
                 email: identity.email.clone(),
                 name: identity.name.clone().unwrap_or_else(|| UserName::from_email(&identity.email)),
                 password_hash: None,
-                role: self.role_for(&identity.email),
+                role: self.role_for(&identity.email, identity.email_verified),
                 email_verified: identity.email_verified,
                 now,
             };
@@ -711,7 +785,7 @@ impl AuthService {
     }
 }
 
-fn parse_session_state(raw: &[u8]) -> Option<(UserId, Role)> {
+fn parse_session_state(raw: &[u8], now: DateTime<Utc>) -> Option<(UserId, Role)> {
     let text = std::str::from_utf8(raw).ok()?;
     let mut parts = text.split('|');
     if parts.next()? != "1" {
@@ -719,7 +793,8 @@ fn parse_session_state(raw: &[u8]) -> Option<(UserId, Role)> {
     }
     let user_id = UserId::parse(parts.next()?)?;
     let role = Role::parse(parts.next()?)?;
-    Some((user_id, role))
+    let ends: i64 = parts.next()?.parse().ok()?;
+    (now.timestamp() < ends).then_some((user_id, role))
 }
 
 fn with_query(base: &str, key: &str, value: &str) -> String {
@@ -746,11 +821,14 @@ mod tests {
     }
 
     #[test]
-    fn cached_session_states_round_trip() {
+    fn cached_session_states_round_trip_until_the_session_ends() {
         let id = UserId::new();
-        assert_eq!(parse_session_state(format!("1|{id}|admin").as_bytes()), Some((id, Role::Admin)));
-        assert_eq!(parse_session_state(b"0"), None);
-        assert_eq!(parse_session_state(b"1|nope|user"), None);
+        let now = Utc::now();
+        let ends = now.timestamp() + 60;
+        assert_eq!(parse_session_state(format!("1|{id}|admin|{ends}").as_bytes(), now), Some((id, Role::Admin)));
+        assert_eq!(parse_session_state(format!("1|{id}|admin|{}", now.timestamp()).as_bytes(), now), None);
+        assert_eq!(parse_session_state(b"0", now), None);
+        assert_eq!(parse_session_state(b"1|nope|user|9999999999", now), None);
     }
 
     #[test]

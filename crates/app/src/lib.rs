@@ -2,7 +2,10 @@
 
 pub mod auth;
 pub mod health;
+pub mod idempotency;
+pub mod projects;
 pub mod rate_limit;
+pub mod read_through;
 
 pub use health::{ComponentReport, HealthService, ReadinessReport};
 pub use rate_limit::{

@@ -9,18 +9,31 @@ use std::net::{IpAddr, Ipv4Addr};
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
+/// Which forwarding header the trusted proxies write. Only that one is read: a
+/// proxy that appends `X-Forwarded-For` passes a client's `Forwarded` through
+/// untouched, so reading both would let the client choose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     #[must_use]
-    pub fn new(nets: Vec<IpNet>) -> Self {
-        Self(nets)
+    pub fn new(nets: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { nets, header }
     }
 
     fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 
     /// Resolves the client address of a request from `peer` and its headers.
@@ -30,9 +43,11 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        // `Forwarded` (RFC 7239) when present, else `X-Forwarded-For`; all header
-        // lines in order, each a comma list, oldest hop first.
-        let chain = forwarded_for(headers).unwrap_or_else(|| x_forwarded_for(headers));
+        // All lines of the configured header in order, each a comma list, oldest hop first.
+        let chain = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded_for(headers).unwrap_or_default(),
+        };
         let mut last_trusted = peer;
         for hop in chain.iter().rev() {
             match hop {
@@ -107,7 +122,11 @@ mod tests {
     }
 
     fn trusted(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies::new(nets.iter().map(|n| n.parse().unwrap()).collect())
+        TrustedProxies::new(nets.iter().map(|n| n.parse().unwrap()).collect(), ForwardedHeader::XForwardedFor)
+    }
+
+    fn trusted_forwarded(nets: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(nets.iter().map(|n| n.parse().unwrap()).collect(), ForwardedHeader::Forwarded)
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -133,8 +152,17 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_header_is_preferred_and_parsed() {
-        let t = trusted(&["10.0.0.0/8"]);
+    fn only_the_configured_header_is_read() {
+        // A proxy that appends X-Forwarded-For passes the client's Forwarded through.
+        let h = headers(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(trusted(&["10.0.0.0/8"]).client_ip(Some(ip("10.0.0.1")), &h), ip("1.1.1.1"));
+        let h = headers(&[("forwarded", "for=1.1.1.1"), ("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(trusted_forwarded(&["10.0.0.0/8"]).client_ip(Some(ip("10.0.0.1")), &h), ip("1.1.1.1"));
+    }
+
+    #[test]
+    fn forwarded_header_is_parsed() {
+        let t = trusted_forwarded(&["10.0.0.0/8"]);
         let h = headers(&[
             ("forwarded", r#"for=6.6.6.6, for="[2001:db8::7]:4711";proto=https"#),
             ("x-forwarded-for", "5.5.5.5"),
@@ -151,7 +179,7 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "1.1.1.1, not-an-ip, 10.0.0.3")]);
         assert_eq!(t.client_ip(Some(ip("10.0.0.1")), &h), ip("10.0.0.3"));
         let h = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(t.client_ip(Some(ip("10.0.0.1")), &h), ip("10.0.0.1"));
+        assert_eq!(trusted_forwarded(&["10.0.0.0/8"]).client_ip(Some(ip("10.0.0.1")), &h), ip("10.0.0.1"));
     }
 
     #[test]

@@ -5,17 +5,20 @@
 
 pub mod auth;
 mod client_ip;
+mod conditional;
 mod context;
 mod error;
 mod extract;
+mod idempotency;
 mod metrics_recorder;
 mod openapi;
+mod pagination;
 pub mod rate_limit;
 mod routes;
 mod server;
 mod state;
 
-pub use client_ip::TrustedProxies;
+pub use client_ip::{ForwardedHeader, TrustedProxies};
 pub use error::ApiError;
 pub use extract::ApiJson;
 pub use metrics_recorder::metrics_handle;

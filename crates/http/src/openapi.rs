@@ -4,7 +4,7 @@ use devora_api_types::{ErrorCode, FieldError, Problem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, docs, service};
+use crate::routes::{auth, docs, projects, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,11 +35,23 @@ every response carries `X-Request-Id`.",
         auth::authorize,
         auth::callback,
         auth::exchange,
+        projects::list,
+        projects::create,
+        projects::get,
+        projects::update,
+        projects::delete,
+        projects::list_files,
+        projects::read_file,
+        projects::put_file,
+        projects::delete_file,
+        projects::list_messages,
+        projects::post_message,
     ),
     components(schemas(Problem, ErrorCode, FieldError)),
     tags(
         (name = "service", description = "Service information, health, metrics and documentation"),
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
+        (name = "projects", description = "Projects, their files and conversation"),
     ),
     modifiers(&BearerAuth),
 )]

@@ -113,7 +113,8 @@ pub async fn rate_limit(
         let token = crate::auth::bearer_token(req.headers())?;
         state.auth.token_user(token).map(|id| id.to_string())
     });
-    let kind = classify(req.method(), req.path());
+    // The path as the router sees it (percent-decoded), so `/auth/%6Cogin` is login.
+    let kind = classify(req.method(), req.match_info().as_str());
     let Some((policy, decision)) = limiter.check(kind, &Subject { ip, user }).await else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };

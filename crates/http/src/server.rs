@@ -57,7 +57,7 @@ pub fn build_app(
     >,
 > {
     let cors = cors(&config);
-    let trusted = TrustedProxies::new(config.trusted_proxies.clone());
+    let trusted = TrustedProxies::new(config.trusted_proxies.clone(), config.forwarded_header);
     App::new()
         .app_data(web::Data::new(state.rate_limits.clone()))
         .app_data(web::Data::new(trusted))

@@ -2,6 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use devora_app::auth::AuthService;
+use devora_app::idempotency::IdempotencyService;
+use devora_app::projects::ProjectService;
 use devora_app::{HealthService, RateLimitService};
 use devora_ports::Cache;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,6 +27,7 @@ pub struct HttpConfig {
     pub hsts: bool,
     /// Proxies whose forwarding headers are believed when resolving client IPs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub forwarded_header: crate::ForwardedHeader,
 }
 
 /// Called before `/metrics` renders, to refresh gauges sampled on demand (DB pool).
@@ -35,6 +38,8 @@ pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
 pub struct AppState {
     pub health: HealthService,
     pub auth: AuthService,
+    pub projects: ProjectService,
+    pub idempotency: IdempotencyService,
     pub cache: Arc<dyn Cache>,
     pub rate_limits: RateLimitService,
     pub metrics: PrometheusHandle,

@@ -52,6 +52,26 @@ pub trait UserRepository: Send + Sync + 'static {
     /// [`StorageError`].
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StorageError>;
 
+    /// The user with this email and their password hash, in one read (so a known
+    /// email costs the same as an unknown one before the hash check).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn find_credentials(&self, email: &Email) -> Result<Option<(User, Option<String>)>, StorageError>;
+
+    /// # Errors
+    /// [`StorageError`].
+    async fn set_role(&self, id: UserId, role: Role, now: DateTime<Utc>) -> Result<(), StorageError>;
+
+    /// # Errors
+    /// [`StorageError`].
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: devora_domain::UserStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+
     /// The stored password hash; `None` for OAuth-only accounts. Read only by the
     /// credential check.
     ///
@@ -231,6 +251,13 @@ pub trait SignInStore: Send + Sync + 'static {
     /// [`StorageError`].
     async fn find_identity(&self, provider: IdentityProviderId, subject: &str) -> Result<Option<UserId>, StorageError>;
 
+    /// Unlinks every identity of `user_id` except `keep` (an account taken over by
+    /// its verified owner keeps only the owner's identity).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn unlink_other_identities(&self, user_id: UserId, keep: &ExternalIdentity) -> Result<(), StorageError>;
+
     /// Links an identity to a user (idempotent for the same user).
     ///
     /// # Errors
@@ -354,7 +381,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Truncated to microseconds, the precision both databases store, so a value
+    /// read back equals the value written (cursors and comparisons rely on it).
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
     }
 }

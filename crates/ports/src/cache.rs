@@ -33,6 +33,32 @@ pub trait Cache: Send + Sync + 'static {
     /// [`CacheError::Unavailable`] when the backend cannot be reached in time.
     async fn delete(&self, keys: &[&str]) -> Result<(), CacheError>;
 
+    /// The current version of `scope` and the value stored under `key` for that
+    /// version, in one round trip. A scope without a version gets a fresh one
+    /// (never reused), so nothing stored before can be found.
+    ///
+    /// Versioned entries make invalidation race-free: a reader that loaded old
+    /// data before a write can only store it under the old version, which no
+    /// reader after the write asks for.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`]; callers then load from the source and do not cache.
+    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError>;
+
+    /// Stores `value` under `key` for `version` of its scope.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`].
+    async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
+
+    /// Moves each scope to a new version: everything cached under its old version
+    /// becomes unreachable, on every node.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`]; the adapter retries the bump before it serves
+    /// that scope again.
+    async fn bump(&self, scopes: &[&str]) -> Result<(), CacheError>;
+
     /// A short name for logs, metrics and the readiness report (`in-process`, `redis`).
     fn backend(&self) -> &'static str;
 }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod cache;
 pub mod probe;
+pub mod project;
 pub mod rate_limit;
 
 pub use account::{
@@ -16,4 +17,8 @@ pub use account::{
 };
 pub use cache::{Cache, CacheError};
 pub use probe::{Probe, ProbeError};
+pub use project::{
+    CreateProjectError, FileLimits, IdempotencyClaim, IdempotencyStore, NewProject, Page, PageCursor, ProjectPatch,
+    ProjectRepository, PutFileError, StoredResponse,
+};
 pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};

@@ -29,8 +29,15 @@ impl Argon2Hasher {
     }
 
     async fn blocking<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError("hashing pool closed".into()))?;
-        tokio::task::spawn_blocking(job).await.map_err(|e| HashError(e.to_string()))
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError("hashing pool closed".into()))?;
+        // The permit lives inside the blocking task: if the request is dropped
+        // mid-hash, the slot stays taken until the hash really ends.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))
     }
 }
 

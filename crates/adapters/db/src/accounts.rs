@@ -92,6 +92,41 @@ impl UserRepository for Database {
             .transpose()
     }
 
+    async fn find_credentials(&self, email: &Email) -> Result<Option<(User, Option<String>)>, StorageError> {
+        let Some(row) = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.clone();
+        Ok(Some((user_from_row(row)?, hash)))
+    }
+
+    async fn set_role(&self, id: UserId, role: Role, now: DateTime<Utc>) -> Result<(), StorageError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::Role, Expr::value(role.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn set_status(&self, id: UserId, status: UserStatus, now: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::Status, Expr::value(status.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn password_hash(&self, id: UserId) -> Result<Option<String>, StorageError> {
         Ok(users::Entity::find_by_id(id.as_uuid())
             .one(self.connection())
@@ -244,6 +279,16 @@ impl SessionRepository for Database {
             return Ok(Rotation::Invalid);
         }
         if claimed {
+            // One live token per family: any other still-unspent token (a sibling
+            // issued inside the grace) is spent now, so a replayed token cannot
+            // keep a branch of the family alive unnoticed.
+            refresh_tokens::Entity::update_many()
+                .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
+                .filter(refresh_tokens::Column::SessionId.eq(session.id.as_uuid()))
+                .filter(refresh_tokens::Column::SpentAt.is_null())
+                .exec(self.connection())
+                .await
+                .map_err(storage)?;
             self.add_refresh_token(new_hash, session.id, now).await?;
             self.touch_session(session.id, now).await?;
             return Ok(Rotation::Rotated(Session { last_used_at: now, ..session }));
@@ -413,6 +458,20 @@ impl SignInStore for Database {
             .await
             .map_err(storage)?
             .map(|row| UserId::from_uuid(row.user_id)))
+    }
+
+    async fn unlink_other_identities(&self, user_id: UserId, keep: &ExternalIdentity) -> Result<(), StorageError> {
+        oauth_identities::Entity::delete_many()
+            .filter(oauth_identities::Column::UserId.eq(user_id.as_uuid()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(oauth_identities::Column::Provider.ne(keep.provider.as_str()))
+                    .add(oauth_identities::Column::Subject.ne(keep.subject.as_str())),
+            )
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     async fn link_identity(

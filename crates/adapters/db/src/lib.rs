@@ -5,5 +5,6 @@ mod accounts;
 mod database;
 mod entity;
 pub mod migration;
+mod projects;
 
 pub use database::{Backend, Database, DbConfig, DbError};

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -29,6 +30,14 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct MemoryCache {
     inner: Moka<String, Entry>,
+    /// Current version per scope. A scope evicted from here simply gets a new
+    /// version, so eviction can never revive old entries.
+    versions: Moka<String, u64>,
+    next_version: Arc<AtomicU64>,
+}
+
+fn versioned_key(key: &str, version: u64) -> String {
+    format!("{key}#v{version}")
 }
 
 impl MemoryCache {
@@ -39,7 +48,8 @@ impl MemoryCache {
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX))
             .expire_after(PerEntryTtl)
             .build();
-        Self { inner }
+        let versions = Moka::builder().max_capacity(1_000_000).build();
+        Self { inner, versions, next_version: Arc::new(AtomicU64::new(1)) }
     }
 }
 
@@ -64,6 +74,25 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError> {
+        let next = &self.next_version;
+        let version = self.versions.get_with(scope.to_owned(), async { next.fetch_add(1, Ordering::Relaxed) }).await;
+        let value = self.get(&versioned_key(key, version)).await?;
+        Ok((version, value))
+    }
+
+    async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.set(&versioned_key(key, version), value, ttl).await
+    }
+
+    async fn bump(&self, scopes: &[&str]) -> Result<(), CacheError> {
+        for scope in scopes {
+            let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+            self.versions.insert((*scope).to_owned(), version).await;
+        }
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "in-process"
     }
@@ -81,6 +110,22 @@ mod tests {
         assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
         cache.delete(&["k", "absent"]).await.unwrap();
         assert_eq!(cache.get("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bump_hides_what_a_slow_reader_stores_for_the_old_version() {
+        let cache = MemoryCache::new(1 << 20);
+        let (v1, miss) = cache.get_versioned("project:1", "project:1").await.unwrap();
+        assert_eq!(miss, None);
+        // A writer bumps while the reader is still loading the old row...
+        cache.bump(&["project:1"]).await.unwrap();
+        // ...which the reader then stores under the version it read.
+        cache.set_versioned("project:1", v1, b"old", Duration::from_secs(60)).await.unwrap();
+        let (v2, value) = cache.get_versioned("project:1", "project:1").await.unwrap();
+        assert_ne!(v1, v2);
+        assert_eq!(value, None, "the stale value is unreachable");
+        cache.set_versioned("project:1", v2, b"new", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.get_versioned("project:1", "project:1").await.unwrap().1.as_deref(), Some(&b"new"[..]));
     }
 
     #[tokio::test]

@@ -1,21 +1,90 @@
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::AsyncCommands;
+use deadpool_redis::redis::{AsyncCommands, Script};
 use devora_ports::{Cache, CacheError};
 
 use crate::store::RedisStore;
 
-/// The cache port over Redis: `GET`, `SET PX`, `DEL` under `<prefix>cache:<key>`.
+/// How long a scope's version lives without a bump; far longer than any entry.
+const VERSION_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// Reads a scope's version (allocating a never-used one if it has none) and the
+/// entry stored for it, in one round trip.
+const GET_VERSIONED: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then
+  v = redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], v, 'EX', ARGV[2])
+end
+return {tonumber(v), redis.call('GET', ARGV[1] .. '#v' .. v)}
+";
+
+/// Gives each scope (all keys but the last, the counter) a new, never-used version.
+const BUMP: &str = r"
+for i = 1, #KEYS - 1 do
+  local v = redis.call('INCR', KEYS[#KEYS])
+  redis.call('SET', KEYS[i], v, 'EX', ARGV[1])
+end
+return #KEYS - 1
+";
+
+/// The cache port over Redis: `GET`, `SET PX`, `DEL` under `<prefix>cache:<key>`,
+/// and versioned entries (`<prefix>ver:<scope>` holds the version).
 #[derive(Clone)]
 pub struct RedisCache {
     store: RedisStore,
+    get_versioned: Arc<Script>,
+    bump: Arc<Script>,
+    /// Scopes whose bump failed (Redis unreachable): bumped before this node
+    /// serves any versioned entry again, so it never serves what it failed to invalidate.
+    pending_bumps: Arc<Mutex<HashSet<String>>>,
 }
 
 impl RedisCache {
     #[must_use]
     pub fn new(store: RedisStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            get_versioned: Arc::new(Script::new(GET_VERSIONED)),
+            bump: Arc::new(Script::new(BUMP)),
+            pending_bumps: Arc::default(),
+        }
+    }
+
+    async fn run_bump(&self, scopes: &[String]) -> Result<(), CacheError> {
+        let mut keys: Vec<String> = scopes.iter().map(|s| self.store.key(&["ver", s])).collect();
+        keys.push(self.store.key(&["ver-counter"]));
+        let script = self.bump.clone();
+        self.store
+            .run(|mut conn| async move {
+                let mut invocation = script.prepare_invoke();
+                for key in keys {
+                    invocation.key(key);
+                }
+                invocation.arg(VERSION_TTL_SECS).invoke_async::<i64>(&mut conn).await
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| CacheError::Unavailable(e.to_string()))
+    }
+
+    /// Retries bumps that failed earlier; until they succeed, versioned reads fail.
+    async fn flush_pending(&self) -> Result<(), CacheError> {
+        let pending: Vec<String> = match self.pending_bumps.lock() {
+            Ok(set) if set.is_empty() => return Ok(()),
+            Ok(set) => set.iter().cloned().collect(),
+            Err(_) => return Err(CacheError::Unavailable("pending bumps lock poisoned".into())),
+        };
+        self.run_bump(&pending).await?;
+        if let Ok(mut set) = self.pending_bumps.lock() {
+            for scope in &pending {
+                set.remove(scope);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -71,6 +140,60 @@ impl Cache for RedisCache {
             .run(|mut conn| async move { conn.del::<_, ()>(keys).await })
             .await
             .map_err(|e| CacheError::Unavailable(e.to_string()))
+    }
+
+    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError> {
+        if let Err(err) = self.flush_pending().await {
+            outcome("error");
+            return Err(err);
+        }
+        let version_key = self.store.key(&["ver", scope]);
+        let counter_key = self.store.key(&["ver-counter"]);
+        let data_key = self.store.key(&["cache", key]);
+        let script = self.get_versioned.clone();
+        let result = self
+            .store
+            .run(|mut conn| async move {
+                script
+                    .key(version_key)
+                    .key(counter_key)
+                    .arg(data_key)
+                    .arg(VERSION_TTL_SECS)
+                    .invoke_async::<(u64, Option<Vec<u8>>)>(&mut conn)
+                    .await
+            })
+            .await;
+        match result {
+            Ok((version, Some(value))) => {
+                outcome("hit");
+                Ok((version, Some(value)))
+            }
+            Ok((version, None)) => {
+                outcome("miss");
+                Ok((version, None))
+            }
+            Err(err) => {
+                outcome("error");
+                Err(CacheError::Unavailable(err.to_string()))
+            }
+        }
+    }
+
+    async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.set(&format!("{key}#v{version}"), value, ttl).await
+    }
+
+    async fn bump(&self, scopes: &[&str]) -> Result<(), CacheError> {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        match self.run_bump(&scopes).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if let Ok(mut pending) = self.pending_bumps.lock() {
+                    pending.extend(scopes);
+                }
+                Err(err)
+            }
+        }
     }
 
     fn backend(&self) -> &'static str {

@@ -149,7 +149,12 @@ pub async fn login(
     let policies = state.rate_limits.policies();
     if policies.enabled {
         let policy = policies.login.clone();
-        let key = format!("ip:{}|email:{}", meta.ip.as_deref().unwrap_or("-"), body.email.trim().to_lowercase());
+        // The email is hashed so the key stays small whatever was submitted.
+        let email_hash = {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(body.email.trim().to_lowercase().as_bytes())[..16])
+        };
+        let key = format!("ip:{}|email:{email_hash}", meta.ip.as_deref().unwrap_or("-"));
         let decision = state.rate_limits.check_key(&policy, &key).await;
         if !decision.allowed {
             return Err(refusal(&policy, &decision));
@@ -375,6 +380,8 @@ pub async fn authorize(
     Ok(no_store(HttpResponse::Found().insert_header((header::LOCATION, url)).finish()))
 }
 
+/// Documents the callback's query for OpenAPI; the handler reads it leniently.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CallbackQuery {
     pub code: Option<String>,
@@ -398,15 +405,17 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: web::Data<AppState>,
     provider: web::Path<String>,
-    query: web::Query<CallbackQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if !state.auth.providers().iter().any(|p| p.as_str() == provider.as_str()) {
         return Err(ApiError::new(ErrorCode::NotFound, "No such sign-in provider is configured."));
     }
-    let to = state
-        .auth
-        .oauth_callback(&provider, query.code.as_deref(), query.state.as_deref(), query.error.as_deref())
-        .await;
+    // Read leniently (first value of each parameter): whatever the provider or a
+    // tampered URL sends, the browser is redirected, with `?error=` at worst.
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let to = state.auth.oauth_callback(&provider, first("code"), first("state"), first("error")).await;
     Ok(no_store(HttpResponse::Found().insert_header((header::LOCATION, to)).finish()))
 }
 

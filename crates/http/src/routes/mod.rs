@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod docs;
+pub mod projects;
 pub mod service;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -27,5 +28,6 @@ fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     service::configure(cfg);
     auth::configure(cfg);
+    projects::configure(cfg);
     docs::configure(cfg);
 }

@@ -1,9 +1,13 @@
 //! sea-orm entities: rows as stored. Never exposed outside this crate; the
 //! repositories map them to domain types explicitly.
 
+pub mod idempotency_keys;
 pub mod login_codes;
+pub mod messages;
 pub mod oauth_identities;
 pub mod oauth_pending;
+pub mod project_files;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;

@@ -5,12 +5,17 @@ use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_users;
 mod m20261124_000002_create_auth;
+mod m20261124_000003_create_projects;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_users::Migration), Box::new(m20261124_000002_create_auth::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_users::Migration),
+            Box::new(m20261124_000002_create_auth::Migration),
+            Box::new(m20261124_000003_create_projects::Migration),
+        ]
     }
 }

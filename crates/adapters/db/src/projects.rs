@@ -1,0 +1,419 @@
+//! Projects, files, messages and idempotency records.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use devora_domain::{
+    FileMeta, FilePath, Framework, Message, MessageContent, MessageId, MessageRole, Project, ProjectDescription,
+    ProjectId, ProjectName, UserId,
+};
+use devora_ports::{
+    CreateProjectError, FileLimits, IdempotencyClaim, IdempotencyStore, NewProject, Page, PageCursor, ProjectPatch,
+    ProjectRepository, PutFileError, StorageError, StoredResponse,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
+
+use crate::Database;
+use crate::entity::{idempotency_keys, messages, project_files, projects, users};
+
+fn storage(err: DbErr) -> StorageError {
+    StorageError::new(err)
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::new(format!("stored row is not valid: {what}"))
+}
+
+fn project_from_row(row: projects::Model) -> Result<Project, StorageError> {
+    Ok(Project {
+        id: ProjectId::from_uuid(row.id),
+        owner_id: UserId::from_uuid(row.owner_id),
+        name: ProjectName::parse(&row.name).map_err(|_| corrupt("projects.name"))?,
+        description: match row.description {
+            Some(d) => ProjectDescription::parse(&d).map_err(|_| corrupt("projects.description"))?,
+            None => None,
+        },
+        framework: match row.framework {
+            Some(f) => Some(Framework::parse(&f).ok_or_else(|| corrupt("projects.framework"))?),
+            None => None,
+        },
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn file_meta(path: &str, size: i64, sha256: String, updated_at: DateTime<Utc>) -> Result<FileMeta, StorageError> {
+    Ok(FileMeta {
+        path: FilePath::parse(path).map_err(|_| corrupt("project_files.path"))?,
+        size: u64::try_from(size).map_err(|_| corrupt("project_files.size"))?,
+        sha256,
+        updated_at,
+    })
+}
+
+fn message_from_row(row: messages::Model) -> Result<Message, StorageError> {
+    Ok(Message {
+        id: MessageId::from_uuid(row.id),
+        project_id: ProjectId::from_uuid(row.project_id),
+        role: MessageRole::parse(&row.role).ok_or_else(|| corrupt("messages.role"))?,
+        content: MessageContent::parse(&row.content).map_err(|_| corrupt("messages.content"))?,
+        created_at: row.created_at,
+    })
+}
+
+fn unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[async_trait]
+impl ProjectRepository for Database {
+    async fn create(&self, project: NewProject, max_projects: u32) -> Result<Project, CreateProjectError> {
+        let txn = self.connection().begin().await.map_err(storage)?;
+        // The transaction's first statement writes the owner's row: Postgres holds
+        // its row lock and SQLite its write lock until commit, so concurrent
+        // creates by one owner count one after another.
+        users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
+            .filter(users::Column::Id.eq(project.owner_id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        let count = projects::Entity::find()
+            .filter(projects::Column::OwnerId.eq(project.owner_id.as_uuid()))
+            .count(&txn)
+            .await
+            .map_err(storage)?;
+        if count >= u64::from(max_projects) {
+            return Err(CreateProjectError::LimitReached { limit: max_projects });
+        }
+        let row = projects::ActiveModel {
+            id: Set(project.id.as_uuid()),
+            owner_id: Set(project.owner_id.as_uuid()),
+            name: Set(project.name.as_str().to_owned()),
+            description: Set(project.description.map(|d| d.as_str().to_owned())),
+            framework: Set(project.framework.map(|f| f.as_str().to_owned())),
+            created_at: Set(project.now),
+            updated_at: Set(project.now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(project_from_row(row)?)
+    }
+
+    async fn list(&self, owner: UserId, after: Option<PageCursor>, limit: u32) -> Result<Page<Project>, StorageError> {
+        let mut query = projects::Entity::find().filter(projects::Column::OwnerId.eq(owner.as_uuid()));
+        if let Some(c) = after {
+            query = query.filter(Condition::any().add(projects::Column::CreatedAt.lt(c.created_at)).add(
+                Condition::all().add(projects::Column::CreatedAt.eq(c.created_at)).add(projects::Column::Id.lt(c.id)),
+            ));
+        }
+        let mut rows = query
+            .order_by_desc(projects::Column::CreatedAt)
+            .order_by_desc(projects::Column::Id)
+            .limit(u64::from(limit) + 1)
+            .all(self.connection())
+            .await
+            .map_err(storage)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(|r| PageCursor { created_at: r.created_at, id: r.id }) } else { None };
+        Ok(Page { items: rows.into_iter().map(project_from_row).collect::<Result<_, _>>()?, next })
+    }
+
+    async fn find(&self, id: ProjectId) -> Result<Option<Project>, StorageError> {
+        projects::Entity::find_by_id(id.as_uuid())
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .map(project_from_row)
+            .transpose()
+    }
+
+    async fn update(
+        &self,
+        owner: UserId,
+        id: ProjectId,
+        patch: &ProjectPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Project>, StorageError> {
+        let mut update = projects::Entity::update_many()
+            .col_expr(projects::Column::UpdatedAt, Expr::value(now))
+            .filter(projects::Column::Id.eq(id.as_uuid()))
+            .filter(projects::Column::OwnerId.eq(owner.as_uuid()));
+        if let Some(name) = &patch.name {
+            update = update.col_expr(projects::Column::Name, Expr::value(name.as_str()));
+        }
+        if let Some(description) = &patch.description {
+            update = update.col_expr(
+                projects::Column::Description,
+                Expr::value(description.as_ref().map(|d| d.as_str().to_owned())),
+            );
+        }
+        if let Some(framework) = &patch.framework {
+            update =
+                update.col_expr(projects::Column::Framework, Expr::value(framework.map(|f| f.as_str().to_owned())));
+        }
+        let result = update.exec(self.connection()).await.map_err(storage)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find(id).await
+    }
+
+    async fn delete(&self, owner: UserId, id: ProjectId) -> Result<bool, StorageError> {
+        // Files and messages go with it (ON DELETE CASCADE; SQLite has foreign keys on).
+        let result = projects::Entity::delete_many()
+            .filter(projects::Column::Id.eq(id.as_uuid()))
+            .filter(projects::Column::OwnerId.eq(owner.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn list_files(&self, project: ProjectId) -> Result<Vec<FileMeta>, StorageError> {
+        let rows: Vec<(String, i64, String, DateTime<Utc>)> = project_files::Entity::find()
+            .select_only()
+            .column(project_files::Column::Path)
+            .column(project_files::Column::Size)
+            .column(project_files::Column::Sha256)
+            .column(project_files::Column::UpdatedAt)
+            .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
+            .order_by_asc(project_files::Column::Path)
+            .into_tuple()
+            .all(self.connection())
+            .await
+            .map_err(storage)?;
+        rows.into_iter().map(|(path, size, sha, at)| file_meta(&path, size, sha, at)).collect()
+    }
+
+    async fn read_file(
+        &self,
+        project: ProjectId,
+        path: &FilePath,
+    ) -> Result<Option<(FileMeta, Vec<u8>)>, StorageError> {
+        let Some(row) = project_files::Entity::find_by_id((project.as_uuid(), path.as_str().to_owned()))
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let meta = file_meta(&row.path, row.size, row.sha256, row.updated_at)?;
+        Ok(Some((meta, row.content)))
+    }
+
+    async fn put_file(
+        &self,
+        project: ProjectId,
+        path: &FilePath,
+        content: &[u8],
+        sha256: &str,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<(FileMeta, bool), PutFileError> {
+        let txn = self.connection().begin().await.map_err(storage)?;
+        // Lock the project row first (see `create`): the limits hold under concurrent writes.
+        let locked = projects::Entity::update_many()
+            .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
+            .filter(projects::Column::Id.eq(project.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        if locked.rows_affected == 0 {
+            return Err(PutFileError::ProjectGone);
+        }
+        let (count, total): (i64, i64) = project_files::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .column_as(Expr::cust("CAST(COALESCE(SUM(size), 0) AS BIGINT)"), "total")
+            .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
+            .into_tuple()
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .unwrap_or((0, 0));
+        let existing: Option<i64> = project_files::Entity::find()
+            .select_only()
+            .column(project_files::Column::Size)
+            .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
+            .filter(project_files::Column::Path.eq(path.as_str()))
+            .into_tuple()
+            .one(&txn)
+            .await
+            .map_err(storage)?;
+        let size =
+            i64::try_from(content.len()).map_err(|_| PutFileError::ProjectFull { limit: limits.max_project_bytes })?;
+        let new_count = count + i64::from(existing.is_none());
+        let new_total = total - existing.unwrap_or(0) + size;
+        if new_count > i64::from(limits.max_files) {
+            return Err(PutFileError::TooManyFiles { limit: limits.max_files });
+        }
+        if u64::try_from(new_total).unwrap_or(u64::MAX) > limits.max_project_bytes {
+            return Err(PutFileError::ProjectFull { limit: limits.max_project_bytes });
+        }
+        if existing.is_some() {
+            project_files::Entity::update_many()
+                .col_expr(project_files::Column::Content, Expr::value(content.to_vec()))
+                .col_expr(project_files::Column::Size, Expr::value(size))
+                .col_expr(project_files::Column::Sha256, Expr::value(sha256))
+                .col_expr(project_files::Column::UpdatedAt, Expr::value(now))
+                .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
+                .filter(project_files::Column::Path.eq(path.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+        } else {
+            project_files::ActiveModel {
+                project_id: Set(project.as_uuid()),
+                path: Set(path.as_str().to_owned()),
+                content: Set(content.to_vec()),
+                size: Set(size),
+                sha256: Set(sha256.to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await
+            .map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)?;
+        let meta =
+            FileMeta { path: path.clone(), size: size.unsigned_abs(), sha256: sha256.to_owned(), updated_at: now };
+        Ok((meta, existing.is_none()))
+    }
+
+    async fn delete_file(&self, project: ProjectId, path: &FilePath) -> Result<bool, StorageError> {
+        let result = project_files::Entity::delete_by_id((project.as_uuid(), path.as_str().to_owned()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn list_messages(
+        &self,
+        project: ProjectId,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<Page<Message>, StorageError> {
+        let mut query = messages::Entity::find().filter(messages::Column::ProjectId.eq(project.as_uuid()));
+        if let Some(c) = after {
+            query = query.filter(Condition::any().add(messages::Column::CreatedAt.gt(c.created_at)).add(
+                Condition::all().add(messages::Column::CreatedAt.eq(c.created_at)).add(messages::Column::Id.gt(c.id)),
+            ));
+        }
+        let mut rows = query
+            .order_by_asc(messages::Column::CreatedAt)
+            .order_by_asc(messages::Column::Id)
+            .limit(u64::from(limit) + 1)
+            .all(self.connection())
+            .await
+            .map_err(storage)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(|r| PageCursor { created_at: r.created_at, id: r.id }) } else { None };
+        Ok(Page { items: rows.into_iter().map(message_from_row).collect::<Result<_, _>>()?, next })
+    }
+
+    async fn add_message(&self, message: &Message) -> Result<(), StorageError> {
+        messages::ActiveModel {
+            id: Set(message.id.as_uuid()),
+            project_id: Set(message.project_id.as_uuid()),
+            role: Set(message.role.as_str().to_owned()),
+            content: Set(message.content.as_str().to_owned()),
+            created_at: Set(message.created_at),
+        }
+        .insert(self.connection())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Database {
+    async fn claim(
+        &self,
+        user: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_before: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StorageError> {
+        for _ in 0..2 {
+            let row = idempotency_keys::ActiveModel {
+                user_id: Set(user.as_uuid()),
+                key: Set(key.to_owned()),
+                fingerprint: Set(fingerprint.to_owned()),
+                status_code: Set(None),
+                response_body: Set(None),
+                location: Set(None),
+                created_at: Set(now),
+            };
+            match row.insert(self.connection()).await {
+                Ok(_) => return Ok(IdempotencyClaim::Claimed),
+                Err(err) if unique_violation(&err) => {}
+                Err(err) => return Err(storage(err)),
+            }
+            let Some(existing) = idempotency_keys::Entity::find_by_id((user.as_uuid(), key.to_owned()))
+                .one(self.connection())
+                .await
+                .map_err(storage)?
+            else {
+                continue; // released meanwhile: claim again
+            };
+            if existing.created_at < expires_before {
+                // Expired: forget it (only that exact record) and claim afresh.
+                idempotency_keys::Entity::delete_many()
+                    .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
+                    .filter(idempotency_keys::Column::Key.eq(key))
+                    .filter(idempotency_keys::Column::CreatedAt.eq(existing.created_at))
+                    .exec(self.connection())
+                    .await
+                    .map_err(storage)?;
+                continue;
+            }
+            if existing.fingerprint != fingerprint {
+                return Ok(IdempotencyClaim::Mismatch);
+            }
+            return Ok(match (existing.status_code, existing.response_body) {
+                (Some(status), Some(body)) => IdempotencyClaim::Completed(StoredResponse {
+                    status: u16::try_from(status).map_err(|_| corrupt("idempotency_keys.status_code"))?,
+                    body,
+                    location: existing.location,
+                }),
+                _ => IdempotencyClaim::InFlight,
+            });
+        }
+        Ok(IdempotencyClaim::InFlight)
+    }
+
+    async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) -> Result<(), StorageError> {
+        idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::StatusCode, Expr::value(i32::from(response.status)))
+            .col_expr(idempotency_keys::Column::ResponseBody, Expr::value(response.body.clone()))
+            .col_expr(idempotency_keys::Column::Location, Expr::value(response.location.clone()))
+            .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn release(&self, user: UserId, key: &str) -> Result<(), StorageError> {
+        idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Projects, their files and conversation.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The stacks a project can declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameworkDto {
+    React,
+    Nextjs,
+    Vue,
+    Nuxt,
+    Svelte,
+    Sveltekit,
+    Angular,
+    Astro,
+    Remix,
+    Solid,
+    Express,
+    Fastapi,
+    Django,
+    Flask,
+    Rails,
+    Laravel,
+    Static,
+}
+
+/// `POST /api/v2/projects`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Recipe box", "description": "Save and share recipes", "framework": "nextjs"}))]
+pub struct CreateProjectRequest {
+    /// 1..100 characters, trimmed.
+    pub name: String,
+    /// Up to 2,000 characters.
+    #[serde(default)]
+    #[ts(optional)]
+    pub description: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub framework: Option<FrameworkDto>,
+}
+
+/// `PATCH /api/v2/projects/{id}`: fields left out are unchanged; `null` clears
+/// `description` or `framework`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default, with = "double_option")]
+    #[ts(optional, as = "Option<String>")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    #[ts(optional, as = "Option<FrameworkDto>")]
+    #[schema(value_type = Option<FrameworkDto>)]
+    pub framework: Option<Option<FrameworkDto>>,
+}
+
+/// Absent -> `None`; `null` -> `Some(None)`; a value -> `Some(Some(v))`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct ProjectDto {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub framework: Option<FrameworkDto>,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of projects, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct ProjectPage {
+    pub items: Vec<ProjectDto>,
+    /// Pass as `?cursor=` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct FileEntry {
+    /// Relative, normalised, `/`-separated.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct FileList {
+    pub items: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRoleDto {
+    User,
+    Assistant,
+    System,
+}
+
+/// `POST /api/v2/projects/{id}/messages`: clients post `user` messages only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "user", "content": "Add a dark mode toggle"}))]
+pub struct CreateMessageRequest {
+    pub role: MessageRoleDto,
+    /// 1..32,000 characters.
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct MessageDto {
+    pub id: Uuid,
+    pub role: MessageRoleDto,
+    pub content: String,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of the conversation, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct MessagePage {
+    pub items: Vec<MessageDto>,
+    pub next_cursor: Option<String>,
+}

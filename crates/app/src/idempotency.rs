@@ -1,0 +1,54 @@
+//! `Idempotency-Key` for creating POSTs: the same key and request within the
+//! retention replays the first response; another request under the key is
+//! refused; a duplicate while the first is in flight is a conflict.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use devora_domain::UserId;
+use devora_ports::{Clock, IdempotencyClaim, IdempotencyStore, StoredResponse};
+
+use crate::auth::InternalError;
+
+#[derive(Clone)]
+pub struct IdempotencyService {
+    store: Arc<dyn IdempotencyStore>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+}
+
+impl IdempotencyService {
+    #[must_use]
+    pub fn new(store: Arc<dyn IdempotencyStore>, clock: Arc<dyn Clock>, retention: Duration) -> Self {
+        Self { store, clock, retention }
+    }
+
+    /// Valid keys: 1..=255 visible ASCII characters.
+    #[must_use]
+    pub fn valid_key(key: &str) -> bool {
+        (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    /// # Errors
+    /// Storage failures.
+    pub async fn claim(&self, user: UserId, key: &str, fingerprint: &str) -> Result<IdempotencyClaim, InternalError> {
+        let now = self.clock.now();
+        let retention = chrono::Duration::from_std(self.retention).unwrap_or_else(|_| chrono::Duration::days(1));
+        Ok(self.store.claim(user, key, fingerprint, now, now - retention).await?)
+    }
+
+    /// Keeps the response for replays.
+    pub async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) {
+        if let Err(err) = self.store.complete(user, key, response).await {
+            tracing::error!(error = %err, "idempotent response not stored; a retry will run again");
+            self.release(user, key).await;
+        }
+    }
+
+    /// Lets a retry run after a failure.
+    pub async fn release(&self, user: UserId, key: &str) {
+        if let Err(err) = self.store.release(user, key).await {
+            tracing::error!(error = %err, "idempotency key not released");
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Projects, their files and their conversation.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::UserId;
+
+/// A project's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectId(Uuid);
+
+impl ProjectId {
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    #[must_use]
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    #[must_use]
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+
+    /// The canonical text form only; anything else (another id shape, garbage) is `None`.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        Uuid::try_parse(raw).ok().map(Self)
+    }
+}
+
+impl Default for ProjectId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// 1..=100 characters once trimmed, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    /// # Errors
+    /// What is wrong.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("is required");
+        }
+        if name.chars().count() > 100 {
+            return Err("must be at most 100 characters");
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Up to 2,000 characters; empty means none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectDescription(String);
+
+impl ProjectDescription {
+    /// `None` for an empty (after trimming) description.
+    ///
+    /// # Errors
+    /// What is wrong.
+    pub fn parse(raw: &str) -> Result<Option<Self>, &'static str> {
+        let text = raw.trim();
+        if text.chars().count() > 2000 {
+            return Err("must be at most 2000 characters");
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+            return Err("must not contain control characters");
+        }
+        Ok((!text.is_empty()).then(|| Self(text.to_owned())))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+
+            #[must_use]
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The stack a project is built with.
+    Framework {
+        React => "react",
+        NextJs => "nextjs",
+        Vue => "vue",
+        Nuxt => "nuxt",
+        Svelte => "svelte",
+        SvelteKit => "sveltekit",
+        Angular => "angular",
+        Astro => "astro",
+        Remix => "remix",
+        Solid => "solid",
+        Express => "express",
+        FastApi => "fastapi",
+        Django => "django",
+        Flask => "flask",
+        Rails => "rails",
+        Laravel => "laravel",
+        Static => "static",
+    }
+);
+
+string_enum!(
+    /// Who wrote a conversation message.
+    MessageRole {
+        User => "user",
+        Assistant => "assistant",
+        System => "system",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub owner_id: UserId,
+    pub name: ProjectName,
+    pub description: Option<ProjectDescription>,
+    pub framework: Option<Framework>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why a file path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FilePathError {
+    #[error("is required")]
+    Empty,
+    #[error("must be at most 512 bytes")]
+    TooLong,
+    #[error("must be at most 16 directories deep")]
+    TooDeep,
+    #[error("must be relative (no leading /)")]
+    Absolute,
+    #[error("must use / as separator (no backslashes)")]
+    Backslash,
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    #[error("must not contain . or .. segments")]
+    DotSegment,
+    #[error("each segment must be at most 255 bytes")]
+    SegmentTooLong,
+}
+
+impl FilePathError {
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Empty => "required",
+            Self::TooLong | Self::SegmentTooLong => "too-long",
+            Self::TooDeep => "too-deep",
+            Self::Absolute => "absolute",
+            Self::Backslash => "backslash",
+            Self::ControlCharacter => "control-character",
+            Self::DotSegment => "dot-segment",
+        }
+    }
+}
+
+/// A file's path inside a project: relative, `/`-separated, normalised (empty
+/// segments dropped), with no `.` or `..` segments, backslashes or control
+/// characters, at most 512 bytes and 16 levels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FilePath(String);
+
+impl FilePath {
+    pub const MAX_LEN: usize = 512;
+    pub const MAX_DEPTH: usize = 16;
+
+    /// # Errors
+    /// The rule the path broke.
+    pub fn parse(raw: &str) -> Result<Self, FilePathError> {
+        if raw.is_empty() {
+            return Err(FilePathError::Empty);
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(FilePathError::TooLong);
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(FilePathError::ControlCharacter);
+        }
+        if raw.contains('\\') {
+            return Err(FilePathError::Backslash);
+        }
+        if raw.starts_with('/') {
+            return Err(FilePathError::Absolute);
+        }
+        let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.is_empty() {
+            return Err(FilePathError::Empty);
+        }
+        if segments.iter().any(|s| *s == "." || *s == "..") {
+            return Err(FilePathError::DotSegment);
+        }
+        if segments.iter().any(|s| s.len() > 255) {
+            return Err(FilePathError::SegmentTooLong);
+        }
+        if segments.len() > Self::MAX_DEPTH {
+            return Err(FilePathError::TooDeep);
+        }
+        Ok(Self(segments.join("/")))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A file's metadata: what lists show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub path: FilePath,
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(Uuid);
+
+impl MessageId {
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    #[must_use]
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    #[must_use]
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for MessageId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A conversation message's text: 1..=32,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    pub const MAX_CHARS: usize = 32_000;
+
+    /// # Errors
+    /// What is wrong.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if raw.trim().is_empty() {
+            return Err("is required");
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err("must be at most 32000 characters");
+        }
+        if raw.contains('\0') {
+            return Err("must not contain NUL characters");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub project_id: ProjectId,
+    pub role: MessageRole,
+    pub content: MessageContent,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_are_normalised() {
+        assert_eq!(FilePath::parse("src//app/./x.ts").map(|p| p.0), Err(FilePathError::DotSegment));
+        assert_eq!(FilePath::parse("src//app///main.rs").unwrap().as_str(), "src/app/main.rs");
+        assert_eq!(FilePath::parse("src/").unwrap().as_str(), "src");
+        assert_eq!(FilePath::parse("ünïcødé/файл.txt").unwrap().as_str(), "ünïcødé/файл.txt");
+    }
+
+    #[test]
+    fn file_path_attacks_are_refused() {
+        let cases = [
+            ("../x", FilePathError::DotSegment),
+            ("a/../../etc/passwd", FilePathError::DotSegment),
+            ("/etc/passwd", FilePathError::Absolute),
+            ("a\\b", FilePathError::Backslash),
+            ("..\\..\\windows", FilePathError::Backslash),
+            ("a\0b", FilePathError::ControlCharacter),
+            ("a\nb", FilePathError::ControlCharacter),
+            ("", FilePathError::Empty),
+            ("//", FilePathError::Absolute),
+            (".", FilePathError::DotSegment),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(FilePath::parse(raw), Err(expected), "{raw:?}");
+        }
+        assert_eq!(FilePath::parse(&"a".repeat(10_000)), Err(FilePathError::TooLong));
+        assert_eq!(FilePath::parse(&"a/".repeat(17)), Err(FilePathError::TooDeep));
+        assert_eq!(FilePath::parse(&"b".repeat(256)), Err(FilePathError::SegmentTooLong));
+    }
+
+    #[test]
+    fn names_descriptions_and_messages_are_bounded() {
+        assert_eq!(ProjectName::parse("  My app ").unwrap().as_str(), "My app");
+        assert!(ProjectName::parse(" ").is_err());
+        assert!(ProjectName::parse(&"n".repeat(101)).is_err());
+        assert_eq!(ProjectDescription::parse("  ").unwrap(), None);
+        assert!(ProjectDescription::parse(&"d".repeat(2001)).is_err());
+        assert!(MessageContent::parse("").is_err());
+        assert!(MessageContent::parse(&"m".repeat(32_001)).is_err());
+        assert_eq!(Framework::parse("nextjs"), Some(Framework::NextJs));
+        assert_eq!(Framework::parse("NextJS"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! `Idempotency-Key` on creating POSTs, through the app's idempotency service.
+
+use std::future::Future;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use devora_api_types::{ErrorCode, FieldError};
+use devora_app::idempotency::IdempotencyService;
+use devora_domain::UserId;
+use devora_ports::{IdempotencyClaim, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use crate::ApiError;
+
+fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+    res.content_type("application/json");
+    if let Some(location) = stored.location.as_ref().and_then(|l| HeaderValue::from_str(l).ok()) {
+        res.insert_header((header::LOCATION, location));
+    }
+    if replayed {
+        res.insert_header(("idempotent-replayed", "true"));
+    }
+    res.body(stored.body.clone())
+}
+
+/// Runs `create` once per `Idempotency-Key` (when the request carries one):
+/// replays the stored response for the same request, 422 for another request
+/// under the key, 409 while the first is still running. `request` is the parsed
+/// body, fingerprinted in canonical form together with the route.
+///
+/// # Errors
+/// The problems above, or `create`'s own.
+pub async fn idempotent<T, F, Fut>(
+    service: &IdempotencyService,
+    req: &HttpRequest,
+    user: UserId,
+    request: &T,
+    create: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<StoredResponse, ApiError>>,
+{
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return create().await.map(|stored| respond(&stored, false));
+    };
+    let key = raw.to_str().ok().filter(|k| IdempotencyService::valid_key(k)).ok_or_else(|| {
+        ApiError::validation(vec![FieldError {
+            field: "Idempotency-Key".into(),
+            code: "invalid".into(),
+            message: "must be 1..255 visible ASCII characters".into(),
+        }])
+    })?;
+    let canonical = serde_json::to_vec(request).map_err(ApiError::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(req.path().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&canonical);
+    let fingerprint = hex::encode(hasher.finalize());
+
+    match service.claim(user, key, &fingerprint).await? {
+        IdempotencyClaim::Completed(stored) => Ok(respond(&stored, true)),
+        IdempotencyClaim::Mismatch => Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "This Idempotency-Key was already used with a different request.",
+        )),
+        IdempotencyClaim::InFlight => Err(ApiError::new(
+            ErrorCode::IdempotencyInFlight,
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        IdempotencyClaim::Claimed => match create().await {
+            Ok(stored) => {
+                service.complete(user, key, &stored).await;
+                Ok(respond(&stored, false))
+            }
+            Err(err) => {
+                service.release(user, key).await;
+                Err(err)
+            }
+        },
+    }
+}

@@ -1,0 +1,93 @@
+//! `?limit=` (1..100, default 20) and opaque `?cursor=` parsing.
+
+use base64::Engine;
+use chrono::DateTime;
+use devora_api_types::FieldError;
+use devora_ports::PageCursor;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::ApiError;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Items per page, 1..100 (default 20).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Cursors are opaque to clients: base64url of `<micros>.<uuid>`.
+#[must_use]
+pub fn encode_cursor(cursor: &PageCursor) -> String {
+    let raw = format!("{}.{}", cursor.created_at.timestamp_micros(), cursor.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(raw: &str) -> Option<PageCursor> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (micros, id) = text.split_once('.')?;
+    Some(PageCursor {
+        created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: uuid::Uuid::try_parse(id).ok()?,
+    })
+}
+
+impl PageQuery {
+    /// # Errors
+    /// 422 naming `limit` or `cursor`.
+    pub fn parse(&self) -> Result<(u32, Option<PageCursor>), ApiError> {
+        let mut errors = Vec::new();
+        let limit = match self.limit.as_deref() {
+            None => 20,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    errors.push(FieldError {
+                        field: "limit".into(),
+                        code: "out-of-range".into(),
+                        message: "must be a whole number from 1 to 100".into(),
+                    });
+                    20
+                }
+            },
+        };
+        let cursor = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => {
+                let decoded = decode_cursor(raw);
+                if decoded.is_none() {
+                    errors.push(FieldError {
+                        field: "cursor".into(),
+                        code: "invalid".into(),
+                        message: "is not a cursor this API issued".into(),
+                    });
+                }
+                decoded
+            }
+        };
+        if errors.is_empty() { Ok((limit, cursor)) } else { Err(ApiError::validation(errors)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = PageCursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: uuid::Uuid::now_v7(),
+        };
+        let q = PageQuery { limit: Some("5".into()), cursor: Some(encode_cursor(&c)) };
+        assert_eq!(q.parse().unwrap(), (5, Some(c)));
+        for (limit, cursor) in
+            [(Some("0"), None), (Some("101"), None), (Some("x"), None), (None, Some("!!")), (None, Some("bm9wZQ"))]
+        {
+            let q = PageQuery { limit: limit.map(Into::into), cursor: cursor.map(Into::into) };
+            assert!(q.parse().is_err(), "{limit:?} {cursor:?}");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Storage for projects, their files and conversations, and idempotency records.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use devora_domain::{
+    FileMeta, FilePath, Framework, Message, Project, ProjectDescription, ProjectId, ProjectName, UserId,
+};
+
+use crate::StorageError;
+
+/// A position in a keyset-paginated list: the last item's creation time and id.
+/// Pages stay stable while items are inserted concurrently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: uuid::Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<PageCursor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub id: ProjectId,
+    pub owner_id: UserId,
+    pub name: ProjectName,
+    pub description: Option<ProjectDescription>,
+    pub framework: Option<Framework>,
+    pub now: DateTime<Utc>,
+}
+
+/// A partial update: `None` leaves a field alone; `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    pub name: Option<ProjectName>,
+    pub description: Option<Option<ProjectDescription>>,
+    pub framework: Option<Option<Framework>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateProjectError {
+    /// The owner already has `limit` projects.
+    #[error("project limit of {limit} reached")]
+    LimitReached { limit: u32 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Bounds on a project's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    pub max_files: u32,
+    pub max_project_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PutFileError {
+    #[error("the project has its maximum of {limit} files")]
+    TooManyFiles { limit: u32 },
+    #[error("the project's files would exceed {limit} bytes")]
+    ProjectFull { limit: u64 },
+    /// The project was deleted meanwhile.
+    #[error("project not found")]
+    ProjectGone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[async_trait]
+pub trait ProjectRepository: Send + Sync + 'static {
+    /// Creates the project unless its owner already has `max_projects`; the count
+    /// and the insert are atomic per owner.
+    ///
+    /// # Errors
+    /// [`CreateProjectError`].
+    async fn create(&self, project: NewProject, max_projects: u32) -> Result<Project, CreateProjectError>;
+
+    /// The owner's projects, newest first, after `after`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn list(&self, owner: UserId, after: Option<PageCursor>, limit: u32) -> Result<Page<Project>, StorageError>;
+
+    /// Any project by id; the caller checks ownership.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn find(&self, id: ProjectId) -> Result<Option<Project>, StorageError>;
+
+    /// Applies `patch` to the owner's project; `None` when there is no such project of theirs.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn update(
+        &self,
+        owner: UserId,
+        id: ProjectId,
+        patch: &ProjectPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Project>, StorageError>;
+
+    /// Deletes the owner's project with its files and messages; `false` when there is none.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn delete(&self, owner: UserId, id: ProjectId) -> Result<bool, StorageError>;
+
+    /// The project's files, by path.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn list_files(&self, project: ProjectId) -> Result<Vec<FileMeta>, StorageError>;
+
+    /// # Errors
+    /// [`StorageError`].
+    async fn read_file(&self, project: ProjectId, path: &FilePath)
+    -> Result<Option<(FileMeta, Vec<u8>)>, StorageError>;
+
+    /// Creates or replaces a file within `limits` (checked atomically per project);
+    /// `true` when it was created.
+    ///
+    /// # Errors
+    /// [`PutFileError`].
+    async fn put_file(
+        &self,
+        project: ProjectId,
+        path: &FilePath,
+        content: &[u8],
+        sha256: &str,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<(FileMeta, bool), PutFileError>;
+
+    /// # Errors
+    /// [`StorageError`].
+    async fn delete_file(&self, project: ProjectId, path: &FilePath) -> Result<bool, StorageError>;
+
+    /// The conversation, oldest first, after `after`.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn list_messages(
+        &self,
+        project: ProjectId,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<Page<Message>, StorageError>;
+
+    /// # Errors
+    /// [`StorageError`].
+    async fn add_message(&self, message: &Message) -> Result<(), StorageError>;
+}
+
+/// A response kept for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub location: Option<String>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: go ahead, then complete or release the key.
+    Claimed,
+    /// The same key and request are being processed right now.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+    /// The same key and request completed: replay this.
+    Completed(StoredResponse),
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Claims `key` for `fingerprint`, or reports what it is already bound to.
+    /// Records older than `expires_before` count as absent.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn claim(
+        &self,
+        user: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_before: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StorageError>;
+
+    /// Stores the response for replays.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) -> Result<(), StorageError>;
+
+    /// Forgets a claim whose request failed, so a retry can run.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn release(&self, user: UserId, key: &str) -> Result<(), StorageError>;
+}
