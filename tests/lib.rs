@@ -185,6 +185,8 @@ pub struct Options {
     pub routes: Option<devora_http::RouteHook>,
     /// Share this Redis key prefix (several nodes of one deployment).
     pub redis_prefix: Option<String>,
+    /// Use this existing Postgres database (another node's) instead of a fresh one.
+    pub database_url: Option<String>,
 }
 
 /// A running server and what it needs to be torn down.
@@ -257,9 +259,13 @@ impl TestApp {
         env.insert("JWT_SECRET".into(), "test-secret-test-secret-test-secret-0123".into());
         // Tests register and sign in many accounts from one address; the tests of
         // these limits set their own.
-        for policy in ["RATE_LIMIT_AUTH", "RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_IP"] {
+        for policy in
+            ["RATE_LIMIT_AUTH", "RATE_LIMIT_LOGIN", "RATE_LIMIT_LOGIN_IP", "RATE_LIMIT_WRITES", "RATE_LIMIT_READS"]
+        {
             env.insert(policy.into(), "10000/min".into());
         }
+        // Tests create many projects per user; the plan-limit tests set their own.
+        env.insert("FREE_PLAN_MAX_PROJECTS".into(), "1000".into());
 
         let mut tempdir = None;
         let mut pg = None;
@@ -278,8 +284,14 @@ impl TestApp {
                 sqlite_path = Some(path);
             }
             Db::Postgres => {
-                let db = PgDatabase::create().await;
-                let mut url = db.url();
+                let (db, mut url) = match options.database_url.clone() {
+                    Some(url) => (None, url),
+                    None => {
+                        let db = PgDatabase::create().await;
+                        let url = db.url();
+                        (Some(db), url)
+                    }
+                };
                 database_url = Some(url.clone());
                 if options.proxy_database {
                     let proxy = TcpProxy::start(host_port(&url, 5432)).await;
@@ -291,7 +303,7 @@ impl TestApp {
                 }
                 env.insert("DATABASE_URL".into(), url);
                 env.insert("DATABASE_CONNECT_TIMEOUT_SECS".into(), "2".into());
-                pg = Some(db);
+                pg = db;
             }
         }
         let mut redis = None;

@@ -7,6 +7,7 @@ mod auth;
 mod contract;
 mod errors;
 mod oauth;
+mod projects;
 mod rate_limit;
 mod resilience;
 mod service;

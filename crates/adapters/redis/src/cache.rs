@@ -44,14 +44,33 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
+    /// Builds the cache and, inside a Tokio runtime, a task that retries failed
+    /// invalidations every 250 ms, so after an outage other nodes stop seeing
+    /// entries this node meant to invalidate within the breaker's cooldown. The
+    /// task ends when the cache is dropped.
     #[must_use]
     pub fn new(store: RedisStore) -> Self {
-        Self {
+        let cache = Self {
             store,
             get_versioned: Arc::new(Script::new(GET_VERSIONED)),
             bump: Arc::new(Script::new(BUMP)),
             pending_bumps: Arc::default(),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pending = Arc::downgrade(&cache.pending_bumps);
+            let retry = Self { pending_bumps: Arc::default(), ..cache.clone() };
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    let Some(pending) = pending.upgrade() else { return };
+                    let retry = RedisCache { pending_bumps: pending, ..retry.clone() };
+                    // Failures stay pending for the next tick.
+                    let _ = retry.flush_pending().await;
+                }
+            });
         }
+        cache
     }
 
     async fn run_bump(&self, scopes: &[String]) -> Result<(), CacheError> {
