@@ -40,3 +40,7 @@ migrate:
 # Load benchmarks against a release build of the real server.
 bench:
     cargo bench -p devora-e2e --bench http
+
+# The API contract checked against the live server with schemathesis.
+conformance:
+    bash scripts/conformance.sh

@@ -98,6 +98,16 @@ all_variants!(projects_are_created_listed_read_updated_and_deleted, |app| {
         .await
         .unwrap();
     let cleared: Value = res.json().await.unwrap();
+    // A positional array is not a patch: refused, and nothing changes.
+    let res = app
+        .client
+        .patch(app.url(&format!("/api/v2/projects/{id}")))
+        .bearer_auth(&token)
+        .json(&json!(["x", null, null]))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 422, "validation-failed").await;
     assert_eq!(
         (cleared["description"].clone(), cleared["framework"].clone(), cleared["name"].as_str()),
         (Value::Null, Value::Null, Some("Renamed"))

@@ -12,10 +12,13 @@ use uuid::Uuid;
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace"}))]
 pub struct RegisterRequest {
     /// Normalised to lower case; unique.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8..128 characters, not among common passwords.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// 1..100 characters.
+    /// 1..100 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -39,8 +42,10 @@ pub struct RefreshRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    /// 1..100 characters, not only spaces.
     #[serde(default)]
     #[ts(optional)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
 }
 
@@ -49,6 +54,8 @@ pub struct UpdateMeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    /// 8..128 characters, not among common passwords.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

@@ -34,11 +34,13 @@ pub enum FrameworkDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Recipe box", "description": "Save and share recipes", "framework": "nextjs"}))]
 pub struct CreateProjectRequest {
-    /// 1..100 characters, trimmed.
+    /// 1..100 characters, trimmed, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Up to 2,000 characters.
     #[serde(default)]
     #[ts(optional)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     #[ts(optional)]
@@ -50,12 +52,15 @@ pub struct CreateProjectRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
+    /// 1..100 characters, trimmed, not only spaces.
     #[serde(default)]
     #[ts(optional)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    /// Up to 2,000 characters; `null` clears it.
     #[serde(default, with = "double_option")]
     #[ts(optional, as = "Option<String>")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, with = "double_option")]
     #[ts(optional, as = "Option<FrameworkDto>")]
@@ -130,7 +135,8 @@ pub enum MessageRoleDto {
 #[schema(example = json!({"role": "user", "content": "Add a dark mode toggle"}))]
 pub struct CreateMessageRequest {
     pub role: MessageRoleDto,
-    /// 1..32,000 characters.
+    /// 1..32,000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 32000, pattern = r"\S")]
     pub content: String,
 }
 

@@ -81,6 +81,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 /// # Errors
 /// A problem describing the first error.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Every request body of this API is an object. serde would also build a
+    // struct from an array (`[null, null]`), silently mapping by position.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err(ApiError::new(ErrorCode::MalformedRequest, "The body is empty; send a JSON object.")),
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
+            return Err(ApiError::new(ErrorCode::MalformedRequest, "The body is not valid JSON."));
+        }
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: String::new(),
+                code: "not-an-object".to_owned(),
+                message: "the body must be a JSON object".to_owned(),
+            }]));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

@@ -3,4 +3,8 @@
 /**
  * `POST /api/v2/auth/me/password`.
  */
-export type ChangePasswordRequest = { current_password: string, new_password: string, };
+export type ChangePasswordRequest = { current_password: string, 
+/**
+ * 8..128 characters, not among common passwords.
+ */
+new_password: string, };

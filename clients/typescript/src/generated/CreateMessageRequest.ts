@@ -6,6 +6,6 @@ import type { MessageRoleDto } from "./MessageRoleDto";
  */
 export type CreateMessageRequest = { role: MessageRoleDto, 
 /**
- * 1..32,000 characters.
+ * 1..32,000 characters, not only spaces.
  */
 content: string, };

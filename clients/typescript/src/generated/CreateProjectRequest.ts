@@ -6,7 +6,7 @@ import type { FrameworkDto } from "./FrameworkDto";
  */
 export type CreateProjectRequest = { 
 /**
- * 1..100 characters, trimmed.
+ * 1..100 characters, trimmed, not only spaces.
  */
 name: string, 
 /**

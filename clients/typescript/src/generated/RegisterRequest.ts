@@ -13,6 +13,6 @@ email: string,
  */
 password: string, 
 /**
- * 1..100 characters.
+ * 1..100 characters, not only spaces.
  */
 name: string, };

@@ -3,4 +3,8 @@
 /**
  * `PATCH /api/v2/auth/me`: fields left out are unchanged.
  */
-export type UpdateMeRequest = { name?: string, };
+export type UpdateMeRequest = { 
+/**
+ * 1..100 characters, not only spaces.
+ */
+name?: string, };

@@ -5,4 +5,12 @@ import type { FrameworkDto } from "./FrameworkDto";
  * `PATCH /api/v2/projects/{id}`: fields left out are unchanged; `null` clears
  * `description` or `framework`.
  */
-export type UpdateProjectRequest = { name?: string, description?: string, framework?: FrameworkDto, };
+export type UpdateProjectRequest = { 
+/**
+ * 1..100 characters, trimmed, not only spaces.
+ */
+name?: string, 
+/**
+ * Up to 2,000 characters; `null` clears it.
+ */
+description?: string, framework?: FrameworkDto, };

@@ -61,7 +61,7 @@ pub async fn openapi_json(docs: web::Data<OpenApiDocs>) -> HttpResponse {
     path = "/openapi.yaml",
     tag = "service",
     operation_id = "openapi_yaml",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/yaml", body = String))
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/yaml", body = Object))
 )]
 pub async fn openapi_yaml(docs: web::Data<OpenApiDocs>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/yaml").body(docs.yaml.clone())

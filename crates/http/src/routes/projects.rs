@@ -329,7 +329,7 @@ pub async fn list_files(
 /// A file's content, as stored (binary-safe).
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "read_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path")),
+    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
     responses(
         (status = 200, description = "The content; `ETag` is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
@@ -368,8 +368,8 @@ pub async fn read_file(
 /// Create or replace a file. The body is the raw content (any type, binary-safe).
 #[utoipa::path(
     put, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "put_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path: no `..`, no leading `/`, no backslashes, at most 512 bytes and 16 levels")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path: no `..`, no leading `/`, no backslashes or control characters, at most 512 bytes and 16 levels", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream", description = "The file's content; empty for an empty file"),
     responses(
         (status = 200, description = "Replaced", body = FileEntry),
         (status = 201, description = "Created", body = FileEntry),
@@ -407,7 +407,7 @@ pub async fn put_file(
 /// Delete a file.
 #[utoipa::path(
     delete, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "delete_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path")),
+    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
