@@ -44,3 +44,8 @@ bench:
 # The API contract checked against the live server with schemathesis.
 conformance:
     bash scripts/conformance.sh
+
+# Build the TypeScript client and run its tests against the real server.
+client-test:
+    cargo build -p devora-server
+    cd clients/typescript && npm ci && npm run build && npm test

@@ -1,0 +1,312 @@
+import type {
+  AuthResponse,
+  ChangePasswordRequest,
+  CreateProjectRequest,
+  FileEntry,
+  FileList,
+  Liveness,
+  LoginRequest,
+  MessageDto,
+  MessagePage,
+  OAuthProviderList,
+  ProjectDto,
+  ProjectPage,
+  Readiness,
+  RegisterRequest,
+  ServiceInfo,
+  SessionList,
+  TokenPair,
+  UpdateMeRequest,
+  UpdateProjectRequest,
+  UserDto,
+} from "./generated/index";
+import { ApiError, isProblem } from "./errors.js";
+
+/** Where the client keeps the signed-in user's tokens. */
+export interface TokenStore {
+  get(): TokenPair | null;
+  set(tokens: TokenPair | null): void;
+}
+
+/** Tokens in memory: gone with the page. Persist them in your own store if you need to. */
+export class MemoryTokenStore implements TokenStore {
+  #tokens: TokenPair | null = null;
+  get(): TokenPair | null {
+    return this.#tokens;
+  }
+  set(tokens: TokenPair | null): void {
+    this.#tokens = tokens;
+  }
+}
+
+export interface ClientOptions {
+  /** The API's origin, e.g. `http://localhost:8080`. */
+  baseUrl: string;
+  tokens?: TokenStore;
+  /** A `fetch` to use instead of the global one. */
+  fetch?: typeof fetch;
+  /** Called when the session has ended for good (refresh refused): sign the user in again. */
+  onSessionEnded?: () => void;
+}
+
+export interface PageOptions {
+  /** 1..100, default 20. */
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface RequestOptions {
+  /** Replays the first response for the same key and body within 24 hours. */
+  idempotencyKey?: string;
+}
+
+interface Call {
+  method: string;
+  path: string;
+  json?: unknown;
+  raw?: Uint8Array | string;
+  authenticated?: boolean;
+  headers?: Record<string, string>;
+}
+
+/** Codes after which a refresh may help. */
+const REFRESHABLE = new Set(["token-expired", "unauthenticated"]);
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+/** A file path as URL path segments, each percent-encoded. */
+function filePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+/**
+ * The Devora API v2. Signed-in calls refresh the access token when it has
+ * expired, once for any number of concurrent calls, and retry.
+ */
+export class DevoraClient {
+  readonly #baseUrl: string;
+  readonly #tokens: TokenStore;
+  readonly #fetch: typeof fetch;
+  readonly #onSessionEnded: (() => void) | undefined;
+  #refreshing: Promise<boolean> | null = null;
+
+  constructor(options: ClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.#tokens = options.tokens ?? new MemoryTokenStore();
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#onSessionEnded = options.onSessionEnded;
+  }
+
+  get tokens(): TokenStore {
+    return this.#tokens;
+  }
+
+  async #send(call: Call, accessToken: string | null): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json", ...call.headers };
+    let body: BodyInit | undefined;
+    if (call.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(call.json);
+    } else if (call.raw !== undefined) {
+      headers["content-type"] = "application/octet-stream";
+      body = typeof call.raw === "string" ? call.raw : new Blob([new Uint8Array(call.raw)]);
+    }
+    if (accessToken) headers["authorization"] = `Bearer ${accessToken}`;
+    const init: RequestInit = { method: call.method, headers };
+    if (body !== undefined) init.body = body;
+    return this.#fetch(`${this.#baseUrl}${call.path}`, init);
+  }
+
+  async #fail(res: Response): Promise<never> {
+    const text = await res.text();
+    let problem = null;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isProblem(parsed)) problem = parsed;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(res.status, problem, `${res.status} ${res.statusText}`);
+  }
+
+  /** One refresh at a time, shared by every caller that needs it. */
+  async refreshTokens(): Promise<boolean> {
+    this.#refreshing ??= (async () => {
+      const current = this.#tokens.get();
+      if (!current) return false;
+      const res = await this.#send(
+        { method: "POST", path: "/api/v2/auth/refresh", json: { refresh_token: current.refresh_token } },
+        null,
+      );
+      if (!res.ok) {
+        this.#tokens.set(null);
+        this.#onSessionEnded?.();
+        return false;
+      }
+      const signedIn = (await res.json()) as AuthResponse;
+      this.#tokens.set(signedIn.tokens);
+      return true;
+    })().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  async #call(call: Call): Promise<Response> {
+    const authenticated = call.authenticated ?? true;
+    const token = authenticated ? (this.#tokens.get()?.access_token ?? null) : null;
+    const res = await this.#send(call, token);
+    if (res.status !== 401 || !authenticated || !this.#tokens.get()) {
+      return res.ok || res.status === 304 ? res : this.#fail(res);
+    }
+    const problem: unknown = await res.clone().json().catch(() => null);
+    if (!isProblem(problem) || !REFRESHABLE.has(problem.code)) return this.#fail(res);
+    // Another call may have refreshed while this one was in flight.
+    const used = token;
+    if (this.#tokens.get()?.access_token === used && !(await this.refreshTokens())) return this.#fail(res);
+    const retried = await this.#send(call, this.#tokens.get()?.access_token ?? null);
+    return retried.ok ? retried : this.#fail(retried);
+  }
+
+  async #json<T>(call: Call): Promise<T> {
+    const res = await this.#call(call);
+    return (await res.json()) as T;
+  }
+
+  async #empty(call: Call): Promise<void> {
+    await this.#call(call);
+  }
+
+  readonly service = {
+    info: (): Promise<ServiceInfo> => this.#json({ method: "GET", path: "/api/v2", authenticated: false }),
+    live: (): Promise<Liveness> => this.#json({ method: "GET", path: "/health/live", authenticated: false }),
+    /** Resolves with the report whether the node is ready (200) or not (503). */
+    ready: async (): Promise<Readiness> => {
+      const res = await this.#send({ method: "GET", path: "/health/ready" }, null);
+      return (await res.json()) as Readiness;
+    },
+  };
+
+  readonly auth = {
+    register: async (request: RegisterRequest): Promise<AuthResponse> => {
+      const signedIn = await this.#json<AuthResponse>({
+        method: "POST",
+        path: "/api/v2/auth/register",
+        json: request,
+        authenticated: false,
+      });
+      this.#tokens.set(signedIn.tokens);
+      return signedIn;
+    },
+    login: async (request: LoginRequest): Promise<AuthResponse> => {
+      const signedIn = await this.#json<AuthResponse>({
+        method: "POST",
+        path: "/api/v2/auth/login",
+        json: request,
+        authenticated: false,
+      });
+      this.#tokens.set(signedIn.tokens);
+      return signedIn;
+    },
+    /** Ends this session on the server and forgets the tokens. */
+    logout: async (): Promise<void> => {
+      const current = this.#tokens.get();
+      this.#tokens.set(null);
+      if (current) {
+        await this.#empty({
+          method: "POST",
+          path: "/api/v2/auth/logout",
+          json: { refresh_token: current.refresh_token },
+          authenticated: false,
+        });
+      }
+    },
+    me: (): Promise<UserDto> => this.#json({ method: "GET", path: "/api/v2/auth/me" }),
+    updateMe: (request: UpdateMeRequest): Promise<UserDto> =>
+      this.#json({ method: "PATCH", path: "/api/v2/auth/me", json: request }),
+    changePassword: (request: ChangePasswordRequest): Promise<void> =>
+      this.#empty({ method: "POST", path: "/api/v2/auth/me/password", json: request }),
+    sessions: (): Promise<SessionList> => this.#json({ method: "GET", path: "/api/v2/auth/sessions" }),
+    revokeSession: (id: string): Promise<void> =>
+      this.#empty({ method: "DELETE", path: `/api/v2/auth/sessions/${encodeURIComponent(id)}` }),
+    providers: (): Promise<OAuthProviderList> =>
+      this.#json({ method: "GET", path: "/api/v2/auth/oauth/providers", authenticated: false }),
+    /** Where to send the browser to sign in with a provider. */
+    authorizeUrl: (provider: string, redirectTo?: string): string =>
+      `${this.#baseUrl}/api/v2/auth/oauth/${encodeURIComponent(provider)}/authorize${query({ redirect_to: redirectTo })}`,
+    /** Trades the one-time `?code=` the OAuth callback sent the browser back with. */
+    exchange: async (code: string): Promise<AuthResponse> => {
+      const signedIn = await this.#json<AuthResponse>({
+        method: "POST",
+        path: "/api/v2/auth/oauth/exchange",
+        json: { code },
+        authenticated: false,
+      });
+      this.#tokens.set(signedIn.tokens);
+      return signedIn;
+    },
+  };
+
+  readonly projects = {
+    list: (page: PageOptions = {}): Promise<ProjectPage> =>
+      this.#json({ method: "GET", path: `/api/v2/projects${query({ limit: page.limit, cursor: page.cursor })}` }),
+    /** Every project, page after page. */
+    all: async function* (this: DevoraClient, limit = 100): AsyncGenerator<ProjectDto> {
+      let cursor: string | null = null;
+      do {
+        const page: ProjectPage = await this.projects.list({ limit, cursor });
+        yield* page.items;
+        cursor = page.next_cursor;
+      } while (cursor);
+    }.bind(this),
+    create: (request: CreateProjectRequest, options: RequestOptions = {}): Promise<ProjectDto> =>
+      this.#json({
+        method: "POST",
+        path: "/api/v2/projects",
+        json: request,
+        headers: options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
+      }),
+    get: (id: string): Promise<ProjectDto> =>
+      this.#json({ method: "GET", path: `/api/v2/projects/${encodeURIComponent(id)}` }),
+    update: (id: string, request: UpdateProjectRequest): Promise<ProjectDto> =>
+      this.#json({ method: "PATCH", path: `/api/v2/projects/${encodeURIComponent(id)}`, json: request }),
+    delete: (id: string): Promise<void> =>
+      this.#empty({ method: "DELETE", path: `/api/v2/projects/${encodeURIComponent(id)}` }),
+    files: (id: string): Promise<FileList> =>
+      this.#json({ method: "GET", path: `/api/v2/projects/${encodeURIComponent(id)}/files` }),
+    readFile: async (id: string, path: string): Promise<Uint8Array> => {
+      const res = await this.#call({
+        method: "GET",
+        path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}`,
+      });
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    putFile: (id: string, path: string, content: Uint8Array | string): Promise<FileEntry> =>
+      this.#json({
+        method: "PUT",
+        path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}`,
+        raw: content,
+      }),
+    deleteFile: (id: string, path: string): Promise<void> =>
+      this.#empty({ method: "DELETE", path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}` }),
+    messages: (id: string, page: PageOptions = {}): Promise<MessagePage> =>
+      this.#json({
+        method: "GET",
+        path: `/api/v2/projects/${encodeURIComponent(id)}/messages${query({ limit: page.limit, cursor: page.cursor })}`,
+      }),
+    postMessage: (id: string, content: string, options: RequestOptions = {}): Promise<MessageDto> =>
+      this.#json({
+        method: "POST",
+        path: `/api/v2/projects/${encodeURIComponent(id)}/messages`,
+        json: { role: "user", content },
+        headers: options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
+      }),
+  };
+}
