@@ -5,51 +5,6 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
-macro_rules! uuid_id {
-    ($name:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
-
-        impl $name {
-            /// A new, time-ordered id (UUIDv7).
-            #[must_use]
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            #[must_use]
-            pub fn from_uuid(id: Uuid) -> Self {
-                Self(id)
-            }
-
-            #[must_use]
-            pub fn as_uuid(&self) -> Uuid {
-                self.0
-            }
-
-            /// Parses the canonical text form; anything else is `None`.
-            #[must_use]
-            pub fn parse(raw: &str) -> Option<Self> {
-                Uuid::try_parse(raw).ok().map(Self)
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
 
 uuid_id!(UserId, "A user's id.");
 uuid_id!(SessionId, "A session's id: one sign-in on one device, and its refresh-token family.");

@@ -3,6 +3,52 @@
 //! Values that reach this crate are valid by construction: each newtype has one
 //! `parse` that checks it, and nothing else builds one.
 
+/// An id newtype over a UUIDv7: `new`, `from_uuid`, `as_uuid`, `parse` (the
+/// canonical text form only) and `Display`.
+macro_rules! uuid_id {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(::uuid::Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUIDv7).
+            #[must_use]
+            pub fn new() -> Self {
+                Self(::uuid::Uuid::now_v7())
+            }
+
+            #[must_use]
+            pub fn from_uuid(id: ::uuid::Uuid) -> Self {
+                Self(id)
+            }
+
+            #[must_use]
+            pub fn as_uuid(&self) -> ::uuid::Uuid {
+                self.0
+            }
+
+            /// Parses the canonical text form; anything else is `None`.
+            #[must_use]
+            pub fn parse(raw: &str) -> Option<Self> {
+                ::uuid::Uuid::try_parse(raw).ok().map(Self)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
 pub mod account;
 pub mod project;
 pub mod rate_limit;

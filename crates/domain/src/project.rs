@@ -1,50 +1,10 @@
 //! Projects, their files and their conversation.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::UserId;
 
-/// A project's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProjectId(Uuid);
-
-impl ProjectId {
-    #[must_use]
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    #[must_use]
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    #[must_use]
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-
-    /// The canonical text form only; anything else (another id shape, garbage) is `None`.
-    #[must_use]
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::try_parse(raw).ok().map(Self)
-    }
-}
-
-impl Default for ProjectId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+uuid_id!(ProjectId, "A project's id.");
 
 /// 1..=100 characters once trimmed, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,31 +220,7 @@ pub struct FileMeta {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(Uuid);
-
-impl MessageId {
-    #[must_use]
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    #[must_use]
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    #[must_use]
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl Default for MessageId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+uuid_id!(MessageId, "A conversation message's id.");
 
 /// A conversation message's text: 1..=32,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
