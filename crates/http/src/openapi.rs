@@ -53,7 +53,7 @@ every response carries `X-Request-Id`.",
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
         (name = "projects", description = "Projects, their files and conversation"),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &InternalErrors),
 )]
 pub struct ApiDoc;
 
@@ -67,6 +67,30 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// Any operation can fail unexpectedly: document the 500 problem on each.
+struct InternalErrors;
+
+impl Modify for InternalErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = || {
+            ResponseBuilder::new()
+                .description("Unexpected error; only the `request_id` is disclosed")
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                operation.responses.responses.entry("500".to_owned()).or_insert_with(|| problem().into());
+            }
+        }
     }
 }
 
