@@ -285,6 +285,8 @@ async fn file_size_count_and_storage_limits_are_enforced() {
     assert_problem(put_file(&app, &token, &id, "c", vec![0; 600]).await, 413, "project-storage-full").await;
     assert_eq!(put_file(&app, &token, &id, "c", vec![0; 500]).await.status(), 201);
     assert_problem(put_file(&app, &token, &id, "d", vec![0; 1]).await, 422, "too-many-files").await;
+    // A file cannot also be a directory, nor sit under one that is a file.
+    assert_problem(put_file(&app, &token, &id, "a/inner.txt", vec![1]).await, 409, "conflict").await;
     // Replacing counts the new size, not both.
     assert_eq!(put_file(&app, &token, &id, "a", vec![1; 1000]).await.status(), 200);
     let list: Value = get_with(&app, &format!("/api/v2/projects/{id}/files"), &token).await.json().await.unwrap();
@@ -309,6 +311,7 @@ async fn path_attacks_are_refused_without_touching_storage() {
             "..%5C..%5Cwindows".to_owned(),
             "nul%00byte".to_owned(),
             "tab%09name".to_owned(),
+            "right-to-left%E2%80%AEtxt.exe".to_owned(),
             long,
         ];
         for attack in &attacks {

@@ -34,7 +34,10 @@ impl IdempotencyService {
     pub async fn claim(&self, user: UserId, key: &str, fingerprint: &str) -> Result<IdempotencyClaim, InternalError> {
         let now = self.clock.now();
         let retention = chrono::Duration::from_std(self.retention).unwrap_or_else(|_| chrono::Duration::days(1));
-        Ok(self.store.claim(user, key, fingerprint, now, now - retention).await?)
+        // A claim still in flight after this long belongs to a request that died
+        // with its process; the key may be claimed again.
+        let stale = chrono::Duration::seconds(60);
+        Ok(self.store.claim(user, key, fingerprint, now, now - retention, now - stale).await?)
     }
 
     /// Keeps the response for replays.

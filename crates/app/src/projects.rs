@@ -45,6 +45,9 @@ pub enum ProjectError {
     TooManyFiles(u32),
     #[error("the project's files would exceed {0} bytes")]
     ProjectFull(u64),
+    /// A file and a directory cannot share a path.
+    #[error("{0} already exists as a file or a directory")]
+    PathConflict(String),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -327,6 +330,7 @@ impl ProjectService {
             PutFileError::TooManyFiles { limit } => ProjectError::TooManyFiles(limit),
             PutFileError::ProjectFull { limit } => ProjectError::ProjectFull(limit),
             PutFileError::ProjectGone => ProjectError::NotFound,
+            PutFileError::PathConflict(existing) => ProjectError::PathConflict(existing),
             PutFileError::Storage(err) => err.into(),
         })?;
         self.reads.invalidate(&[&files_scope(id)]).await;

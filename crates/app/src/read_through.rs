@@ -13,17 +13,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<str>>>>;
+type Flights = Mutex<HashMap<String, (u64, Flight)>>;
 
 #[derive(Clone)]
 pub struct ReadThrough {
     cache: Arc<dyn Cache>,
-    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    flights: Arc<Flights>,
+    next_flight: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ReadThrough {
     #[must_use]
     pub fn new(cache: Arc<dyn Cache>) -> Self {
-        Self { cache, flights: Arc::default() }
+        Self { cache, flights: Arc::default(), next_flight: Arc::default() }
     }
 
     /// The value cached for `key` in the current version of `scope`, or `load`ed,
@@ -49,29 +51,43 @@ impl ReadThrough {
         let flight_key = format!("{key}#v{version}");
         let flight = {
             let mut flights = self.flights.lock().map_err(|_| StorageError::new("single-flight lock poisoned"))?;
-            flights
-                .entry(flight_key.clone())
-                .or_insert_with(|| {
+            match flights.get(&flight_key) {
+                Some((_, flight)) => flight.clone(),
+                None => {
+                    let id = self.next_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let cache = self.cache.clone();
-                    let key = key.to_owned();
-                    async move {
-                        let value = load().await.map_err(|e| Arc::<str>::from(e.to_string()))?;
-                        let bytes = serde_json::to_vec(&value).map_err(|e| Arc::<str>::from(e.to_string()))?;
-                        if let Err(err) = cache.set_versioned(&key, version, &bytes, ttl).await {
-                            tracing::debug!(error = %err, "not cached");
+                    let owned_key = key.to_owned();
+                    let registry = Arc::downgrade(&self.flights);
+                    let map_key = flight_key.clone();
+                    // The load runs as its own task: a caller that goes away (client
+                    // disconnect) neither strands it holding a connection nor leaves
+                    // its entry behind; the task removes its own entry when done.
+                    let task = tokio::spawn(async move {
+                        let result = async {
+                            let value = load().await.map_err(|e| Arc::<str>::from(e.to_string()))?;
+                            let bytes = serde_json::to_vec(&value).map_err(|e| Arc::<str>::from(e.to_string()))?;
+                            if let Err(err) = cache.set_versioned(&owned_key, version, &bytes, ttl).await {
+                                tracing::debug!(error = %err, "not cached");
+                            }
+                            Ok(Arc::new(bytes))
                         }
-                        Ok(Arc::new(bytes))
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
+                        .await;
+                        if let Some(registry) = registry.upgrade()
+                            && let Ok(mut map) = registry.lock()
+                            && map.get(&map_key).is_some_and(|(flight_id, _)| *flight_id == id)
+                        {
+                            map.remove(&map_key);
+                        }
+                        result
+                    });
+                    let flight: Flight =
+                        async move { task.await.map_err(|e| Arc::<str>::from(e.to_string()))? }.boxed().shared();
+                    flights.insert(flight_key.clone(), (id, flight.clone()));
+                    flight
+                }
+            }
         };
-        let result = flight.await;
-        if let Ok(mut flights) = self.flights.lock() {
-            flights.remove(&flight_key);
-        }
-        let bytes = result.map_err(|e| StorageError::new(e.to_string()))?;
+        let bytes = flight.await.map_err(|e| StorageError::new(e.to_string()))?;
         serde_json::from_slice(&bytes).map_err(StorageError::new)
     }
 
@@ -117,6 +133,30 @@ mod tests {
         fn backend(&self) -> &'static str {
             "test"
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_load_finishes_and_leaves_no_entry() {
+        let reads = ReadThrough::new(Arc::new(AlwaysMiss));
+        let finished = Arc::new(AtomicU32::new(0));
+        let done = finished.clone();
+        let caller = tokio::spawn({
+            let reads = reads.clone();
+            async move {
+                reads
+                    .get("s", "k", Duration::from_secs(60), move || async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        done.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, StorageError>(1u32)
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        caller.abort(); // the client went away mid-load
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "the load ran to completion");
+        assert!(reads.flights.lock().unwrap().is_empty(), "and removed its entry");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -137,7 +137,7 @@ pub enum FilePathError {
     Absolute,
     #[error("must use / as separator (no backslashes)")]
     Backslash,
-    #[error("must not contain control characters")]
+    #[error("must not contain control or invisible (bidirectional, zero-width) characters")]
     ControlCharacter,
     #[error("must not contain . or .. segments")]
     DotSegment,
@@ -160,6 +160,12 @@ impl FilePathError {
     }
 }
 
+/// Format characters that make a path read differently from what it is:
+/// bidirectional overrides and isolates, zero-width characters, the BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A file's path inside a project: relative, `/`-separated, normalised (empty
 /// segments dropped), with no `.` or `..` segments, backslashes or control
 /// characters, at most 512 bytes and 16 levels.
@@ -179,7 +185,7 @@ impl FilePath {
         if raw.len() > Self::MAX_LEN {
             return Err(FilePathError::TooLong);
         }
-        if raw.chars().any(char::is_control) {
+        if raw.chars().any(|c| c.is_control() || is_invisible(c)) {
             return Err(FilePathError::ControlCharacter);
         }
         if raw.contains('\\') {
@@ -281,6 +287,8 @@ mod tests {
             ("..\\..\\windows", FilePathError::Backslash),
             ("a\0b", FilePathError::ControlCharacter),
             ("a\nb", FilePathError::ControlCharacter),
+            ("evil\u{202E}gpj.exe", FilePathError::ControlCharacter),
+            ("zero\u{200B}width", FilePathError::ControlCharacter),
             ("", FilePathError::Empty),
             ("//", FilePathError::Absolute),
             (".", FilePathError::DotSegment),

@@ -25,7 +25,9 @@ fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
     res.body(stored.body.clone())
 }
 
-/// Runs `create` once per `Idempotency-Key` (when the request carries one):
+/// Runs `create` once per `Idempotency-Key` (when the request carries one), as
+/// its own task, so a client that disconnects mid-request cannot leave the key
+/// claimed but never completed or released:
 /// replays the stored response for the same request, 422 for another request
 /// under the key, 409 while the first is still running. `request` is the parsed
 /// body, fingerprinted in canonical form together with the route.
@@ -41,8 +43,8 @@ pub async fn idempotent<T, F, Fut>(
 ) -> Result<HttpResponse, ApiError>
 where
     T: serde::Serialize,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<StoredResponse, ApiError>>,
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<StoredResponse, ApiError>> + 'static,
 {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return create().await.map(|stored| respond(&stored, false));
@@ -74,15 +76,23 @@ where
             "A request with this Idempotency-Key is still being processed; retry shortly.",
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
-        IdempotencyClaim::Claimed => match create().await {
-            Ok(stored) => {
-                service.complete(user, key, &stored).await;
-                Ok(respond(&stored, false))
-            }
-            Err(err) => {
-                service.release(user, key).await;
-                Err(err)
-            }
-        },
+        IdempotencyClaim::Claimed => {
+            let service = service.clone();
+            let key = key.to_owned();
+            let task = actix_web::rt::spawn(async move {
+                match create().await {
+                    Ok(stored) => {
+                        service.complete(user, &key, &stored).await;
+                        Ok(stored)
+                    }
+                    Err(err) => {
+                        service.release(user, &key).await;
+                        Err(err)
+                    }
+                }
+            });
+            let stored = task.await.map_err(ApiError::internal)??;
+            Ok(respond(&stored, false))
+        }
     }
 }

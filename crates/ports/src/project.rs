@@ -66,6 +66,9 @@ pub enum PutFileError {
     /// The project was deleted meanwhile.
     #[error("project not found")]
     ProjectGone,
+    /// A file and a directory cannot share a path (`src` vs `src/main.rs`).
+    #[error("{0} already exists as a file or a directory")]
+    PathConflict(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -73,7 +76,8 @@ pub enum PutFileError {
 #[async_trait]
 pub trait ProjectRepository: Send + Sync + 'static {
     /// Creates the project unless its owner already has `max_projects`; the count
-    /// and the insert are atomic per owner.
+    /// and the insert are atomic per owner, and `created_at` is assigned under the
+    /// owner's lock (never before `project.now`), so commit order is cursor order.
     ///
     /// # Errors
     /// [`CreateProjectError`].
@@ -150,9 +154,12 @@ pub trait ProjectRepository: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Page<Message>, StorageError>;
 
+    /// Appends the message, its `created_at` assigned under the project's lock so
+    /// that commit order is cursor order; `None` when the project is gone.
+    ///
     /// # Errors
     /// [`StorageError`].
-    async fn add_message(&self, message: &Message) -> Result<(), StorageError>;
+    async fn add_message(&self, message: &Message) -> Result<Option<Message>, StorageError>;
 }
 
 /// A response kept for an idempotency key.
@@ -179,7 +186,8 @@ pub enum IdempotencyClaim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims `key` for `fingerprint`, or reports what it is already bound to.
-    /// Records older than `expires_before` count as absent.
+    /// Records older than `expires_before` count as absent (and are purged), and so
+    /// do claims still in flight since before `stale_before` (their process died).
     ///
     /// # Errors
     /// [`StorageError`].
@@ -190,6 +198,7 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         fingerprint: &str,
         now: DateTime<Utc>,
         expires_before: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StorageError>;
 
     /// Stores the response for replays.

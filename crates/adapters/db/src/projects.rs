@@ -64,6 +64,14 @@ fn message_from_row(row: messages::Model) -> Result<Message, StorageError> {
     })
 }
 
+/// The time to stamp a row with once its parent's lock is held: the lock order,
+/// so rows commit in `created_at` order and keyset pages never skip one. Never
+/// earlier than the caller's `now`; microseconds, as the databases store.
+fn locked_now(requested: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6).max(requested)
+}
+
 fn unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
@@ -89,14 +97,15 @@ impl ProjectRepository for Database {
         if count >= u64::from(max_projects) {
             return Err(CreateProjectError::LimitReached { limit: max_projects });
         }
+        let now = locked_now(project.now);
         let row = projects::ActiveModel {
             id: Set(project.id.as_uuid()),
             owner_id: Set(project.owner_id.as_uuid()),
             name: Set(project.name.as_str().to_owned()),
             description: Set(project.description.map(|d| d.as_str().to_owned())),
             framework: Set(project.framework.map(|f| f.as_str().to_owned())),
-            created_at: Set(project.now),
-            updated_at: Set(project.now),
+            created_at: Set(now),
+            updated_at: Set(now),
         }
         .insert(&txn)
         .await
@@ -247,6 +256,27 @@ impl ProjectRepository for Database {
             .one(&txn)
             .await
             .map_err(storage)?;
+        if existing.is_none() {
+            // A new path must not be a directory of an existing file, nor have an
+            // existing file as one of its directories. Checked over the project's
+            // paths (at most `max_files`) rather than with LIKE or ranges, whose
+            // meaning differs between SQLite and Postgres collations.
+            let paths: Vec<String> = project_files::Entity::find()
+                .select_only()
+                .column(project_files::Column::Path)
+                .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
+                .into_tuple()
+                .all(&txn)
+                .await
+                .map_err(storage)?;
+            let new = path.as_str();
+            if let Some(clash) = paths.iter().find(|p| {
+                new.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('/'))
+                    || p.strip_prefix(new).is_some_and(|rest| rest.starts_with('/'))
+            }) {
+                return Err(PutFileError::PathConflict(clash.clone()));
+            }
+        }
         let size =
             i64::try_from(content.len()).map_err(|_| PutFileError::ProjectFull { limit: limits.max_project_bytes })?;
         let new_count = count + i64::from(existing.is_none());
@@ -321,18 +351,30 @@ impl ProjectRepository for Database {
         Ok(Page { items: rows.into_iter().map(message_from_row).collect::<Result<_, _>>()?, next })
     }
 
-    async fn add_message(&self, message: &Message) -> Result<(), StorageError> {
+    async fn add_message(&self, message: &Message) -> Result<Option<Message>, StorageError> {
+        let txn = self.connection().begin().await.map_err(storage)?;
+        let locked = projects::Entity::update_many()
+            .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
+            .filter(projects::Column::Id.eq(message.project_id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        if locked.rows_affected == 0 {
+            return Ok(None);
+        }
+        let created_at = locked_now(message.created_at);
         messages::ActiveModel {
             id: Set(message.id.as_uuid()),
             project_id: Set(message.project_id.as_uuid()),
             role: Set(message.role.as_str().to_owned()),
             content: Set(message.content.as_str().to_owned()),
-            created_at: Set(message.created_at),
+            created_at: Set(created_at),
         }
-        .insert(self.connection())
+        .insert(&txn)
         .await
         .map_err(storage)?;
-        Ok(())
+        txn.commit().await.map_err(storage)?;
+        Ok(Some(Message { created_at, ..message.clone() }))
     }
 }
 
@@ -345,8 +387,15 @@ impl IdempotencyStore for Database {
         fingerprint: &str,
         now: DateTime<Utc>,
         expires_before: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StorageError> {
-        for _ in 0..2 {
+        // Housekeeping: records past their retention go (indexed on created_at).
+        idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::CreatedAt.lt(expires_before))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        for _ in 0..3 {
             let row = idempotency_keys::ActiveModel {
                 user_id: Set(user.as_uuid()),
                 key: Set(key.to_owned()),
@@ -368,8 +417,9 @@ impl IdempotencyStore for Database {
             else {
                 continue; // released meanwhile: claim again
             };
-            if existing.created_at < expires_before {
-                // Expired: forget it (only that exact record) and claim afresh.
+            let abandoned = existing.status_code.is_none() && existing.created_at < stale_before;
+            if existing.created_at < expires_before || abandoned {
+                // Expired, or abandoned in flight: forget that exact record and claim afresh.
                 idempotency_keys::Entity::delete_many()
                     .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
                     .filter(idempotency_keys::Column::Key.eq(key))

@@ -4,7 +4,7 @@
 //! Hand-written because it is ~60 lines of atomics and the crates that offer one
 //! bring their own futures plumbing and policies we do not need.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,9 @@ pub(crate) struct Breaker {
     consecutive_failures: AtomicU32,
     /// Milliseconds since `epoch` until which the circuit stays open; 0 = closed.
     open_until_ms: AtomicU64,
-    trial_in_flight: AtomicBool,
+    /// When the half-open trial started (ms since `epoch`); 0 = none. A trial whose
+    /// caller was cancelled never reports back, so it expires after the cooldown.
+    trial_started_ms: AtomicU64,
 }
 
 impl Breaker {
@@ -44,7 +46,7 @@ impl Breaker {
             epoch: Instant::now(),
             consecutive_failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
-            trial_in_flight: AtomicBool::new(false),
+            trial_started_ms: AtomicU64::new(0),
         }
     }
 
@@ -67,7 +69,12 @@ impl Breaker {
             BreakerState::Closed => true,
             BreakerState::Open => false,
             BreakerState::HalfOpen => {
-                self.trial_in_flight.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                let now = self.now_ms().max(1);
+                let started = self.trial_started_ms.load(Ordering::Acquire);
+                let expired = started != 0
+                    && now.saturating_sub(started) > u64::try_from(self.cooldown.as_millis()).unwrap_or(u64::MAX);
+                (started == 0 || expired)
+                    && self.trial_started_ms.compare_exchange(started, now, Ordering::AcqRel, Ordering::Acquire).is_ok()
             }
         }
     }
@@ -75,12 +82,12 @@ impl Breaker {
     pub(crate) fn record_success(&self) {
         self.consecutive_failures.store(0, Ordering::Release);
         self.open_until_ms.store(0, Ordering::Release);
-        self.trial_in_flight.store(false, Ordering::Release);
+        self.trial_started_ms.store(0, Ordering::Release);
     }
 
     pub(crate) fn record_failure(&self) {
         let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        let was_trial = self.trial_in_flight.swap(false, Ordering::AcqRel);
+        let was_trial = self.trial_started_ms.swap(0, Ordering::AcqRel) != 0;
         if failures >= self.threshold || was_trial {
             let cooldown = u64::try_from(self.cooldown.as_millis()).unwrap_or(u64::MAX);
             // `max(1)` keeps 0 meaning "closed" even in the first millisecond.
@@ -111,7 +118,9 @@ mod tests {
         b.record_failure();
         assert_eq!(b.state(), BreakerState::Open, "a failed trial reopens");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(b.allow());
+        assert!(b.allow(), "a trial whose caller vanished...");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(b.allow(), "...expires, and another trial is let through");
         b.record_success();
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow() && b.allow());

@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,8 +8,12 @@ use devora_ports::{Cache, CacheError};
 
 use crate::store::RedisStore;
 
-/// How long a scope's version lives without a bump; far longer than any entry.
+/// How long a bumped scope's version lives; far longer than any entry.
 const VERSION_TTL_SECS: u64 = 7 * 24 * 3600;
+/// A version allocated by a read (nothing was ever written to the scope) only has
+/// to outlive the entries stored under it (6 h at most), so probes of random ids
+/// cannot pile up week-long keys.
+const READ_VERSION_TTL_SECS: u64 = 7 * 3600;
 
 /// Reads a scope's version (allocating a never-used one if it has none) and the
 /// entry stored for it, in one round trip.
@@ -38,9 +42,12 @@ pub struct RedisCache {
     store: RedisStore,
     get_versioned: Arc<Script>,
     bump: Arc<Script>,
-    /// Scopes whose bump failed (Redis unreachable): bumped before this node
-    /// serves any versioned entry again, so it never serves what it failed to invalidate.
-    pending_bumps: Arc<Mutex<HashSet<String>>>,
+    /// Scopes whose bump failed (Redis unreachable), each with the sequence of its
+    /// latest failure: bumped before this node serves any versioned entry again,
+    /// so it never serves what it failed to invalidate. A flush removes a scope
+    /// only if no newer failure was recorded meanwhile.
+    pending_bumps: Arc<Mutex<HashMap<String, u64>>>,
+    failure_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RedisCache {
@@ -55,6 +62,7 @@ impl RedisCache {
             get_versioned: Arc::new(Script::new(GET_VERSIONED)),
             bump: Arc::new(Script::new(BUMP)),
             pending_bumps: Arc::default(),
+            failure_seq: Arc::default(),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let pending = Arc::downgrade(&cache.pending_bumps);
@@ -92,15 +100,18 @@ impl RedisCache {
 
     /// Retries bumps that failed earlier; until they succeed, versioned reads fail.
     async fn flush_pending(&self) -> Result<(), CacheError> {
-        let pending: Vec<String> = match self.pending_bumps.lock() {
-            Ok(set) if set.is_empty() => return Ok(()),
-            Ok(set) => set.iter().cloned().collect(),
+        let pending: Vec<(String, u64)> = match self.pending_bumps.lock() {
+            Ok(map) if map.is_empty() => return Ok(()),
+            Ok(map) => map.iter().map(|(scope, seq)| (scope.clone(), *seq)).collect(),
             Err(_) => return Err(CacheError::Unavailable("pending bumps lock poisoned".into())),
         };
-        self.run_bump(&pending).await?;
-        if let Ok(mut set) = self.pending_bumps.lock() {
-            for scope in &pending {
-                set.remove(scope);
+        let scopes: Vec<String> = pending.iter().map(|(scope, _)| scope.clone()).collect();
+        self.run_bump(&scopes).await?;
+        if let Ok(mut map) = self.pending_bumps.lock() {
+            for (scope, seq) in pending {
+                if map.get(&scope) == Some(&seq) {
+                    map.remove(&scope);
+                }
             }
         }
         Ok(())
@@ -177,7 +188,7 @@ impl Cache for RedisCache {
                     .key(version_key)
                     .key(counter_key)
                     .arg(data_key)
-                    .arg(VERSION_TTL_SECS)
+                    .arg(READ_VERSION_TTL_SECS)
                     .invoke_async::<(u64, Option<Vec<u8>>)>(&mut conn)
                     .await
             })
@@ -207,8 +218,11 @@ impl Cache for RedisCache {
         match self.run_bump(&scopes).await {
             Ok(()) => Ok(()),
             Err(err) => {
+                let seq = self.failure_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if let Ok(mut pending) = self.pending_bumps.lock() {
-                    pending.extend(scopes);
+                    for scope in scopes {
+                        pending.insert(scope, seq);
+                    }
                 }
                 Err(err)
             }

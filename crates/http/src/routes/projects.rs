@@ -62,6 +62,10 @@ impl From<ProjectError> for ApiError {
             ProjectError::ProjectFull(limit) => {
                 Self::new(ErrorCode::ProjectStorageFull, format!("A project's files may total at most {limit} bytes."))
             }
+            ProjectError::PathConflict(existing) => Self::new(
+                ErrorCode::Conflict,
+                format!("\"{existing}\" is already a file or a directory; a path cannot be both."),
+            ),
             ProjectError::Internal(err) => Self::internal(err),
         }
     }
@@ -210,8 +214,9 @@ pub async fn create(
     let Some(name) = name.filter(|_| errors.is_empty()) else { return Err(ApiError::validation(errors)) };
     let framework = body.framework.map(framework);
     let owner = caller.0.user_id;
-    idempotent(&state.idempotency, &req, owner, &body, || async {
-        let project = state.projects.create(owner, name, description, framework).await?;
+    let projects = state.projects.clone();
+    idempotent(&state.idempotency, &req, owner, &body, move || async move {
+        let project = projects.create(owner, name, description, framework).await?;
         json_stored(201, &project_dto(&project), Some(format!("/api/v2/projects/{}", project.id)))
     })
     .await
@@ -375,6 +380,7 @@ pub async fn read_file(
         (status = 201, description = "Created", body = FileEntry),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The path is already a directory, or one of its directories is a file", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "File too large, or the project's storage is full", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path, or too many files", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
@@ -492,8 +498,9 @@ pub async fn post_message(
     let content = MessageContent::parse(&body.content).map_err(|m| errors.push(field("content", m))).ok();
     let Some(content) = content.filter(|_| errors.is_empty()) else { return Err(ApiError::validation(errors)) };
     let owner = caller.0.user_id;
-    idempotent(&state.idempotency, &req, owner, &body, || async {
-        let message = state.projects.post_message(owner, id, content).await?;
+    let projects = state.projects.clone();
+    idempotent(&state.idempotency, &req, owner, &body, move || async move {
+        let message = projects.post_message(owner, id, content).await?;
         json_stored(201, &message_dto(&message), None)
     })
     .await

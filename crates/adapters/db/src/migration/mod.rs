@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_users;
 mod m20261124_000002_create_auth;
 mod m20261124_000003_create_projects;
+mod m20261124_000004_index_idempotency_created;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_users::Migration),
             Box::new(m20261124_000002_create_auth::Migration),
             Box::new(m20261124_000003_create_projects::Migration),
+            Box::new(m20261124_000004_index_idempotency_created::Migration),
         ]
     }
 }
