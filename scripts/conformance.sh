@@ -22,7 +22,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 # The fuzzer sends thousands of requests from one address: rate limits off, plan limit high.
 RATE_LIMIT_ENABLED=false FREE_PLAN_MAX_PROJECTS=100000 PORT="$port" RUST_LOG=warn \
   DATABASE_URL="sqlite://$work/conformance.db?mode=rwc" \
-  target/debug/devora-server > "$work/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/debug/devora-server" > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/health/ready" > /dev/null && break
