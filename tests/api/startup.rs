@@ -64,3 +64,67 @@ async fn production_refuses_to_start_without_a_jwt_secret_or_on_sqlite() {
     let text = err.to_string();
     assert!(text.contains("JWT_SECRET") && text.contains("DATABASE_URL"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_lets_in_flight_requests_finish() {
+    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+    let token = access(&register(&app, &email()).await);
+    let project: Value = post_json(&app, "/api/v2/projects", serde_json::json!({"name": "drain"}), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = project["id"].as_str().unwrap().to_owned();
+    // An upload that takes ~600 ms to arrive, in three chunks.
+    let chunks = futures_util::stream::unfold(0u8, |i| async move {
+        if i == 3 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x'; 100]), i + 1))
+    });
+    let upload = app
+        .client
+        .put(app.url(&format!("/api/v2/projects/{id}/files/slow.txt")))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send();
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        app.stop().await; // graceful: stop accepting, drain within SHUTDOWN_TIMEOUT_SECS
+    };
+    let (res, ()) = tokio::join!(upload, stop);
+    let res = res.expect("the in-flight request was answered");
+    assert_eq!(res.status(), 201, "the in-flight upload completed during the drain");
+    let entry: Value = res.json().await.unwrap();
+    assert_eq!(entry["size"], 300);
+    // New connections are refused once stopped.
+    let fresh = reqwest::Client::new().get(app.url("/health/live")).send().await;
+    assert!(fresh.is_err(), "the server still accepts connections after stopping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
+    use devora_ports::{IdempotencyClaim, IdempotencyStore, StoredResponse};
+
+    let Some(app) = TestApp::spawn(Variant::POSTGRES_MEMORY).await else { return };
+    let signed_in = register(&app, &email()).await;
+    let user = devora_domain::UserId::parse(signed_in["user"]["id"].as_str().unwrap()).unwrap();
+    // The store as another node sees it, on the same database.
+    let adapters = devora_server::Adapters::connect(&app.settings(vec![])).await.unwrap();
+    let store = adapters.database;
+    let now = chrono::Utc::now();
+    let minutes = |m| now - chrono::Duration::minutes(m);
+
+    let claim = |at, stale| store.claim(user, "k", "fp", at, minutes(24 * 60), stale);
+    assert_eq!(claim(minutes(5), minutes(6)).await.unwrap(), IdempotencyClaim::Claimed);
+    // Still in flight and recent: a duplicate is told so.
+    assert_eq!(claim(now, minutes(6)).await.unwrap(), IdempotencyClaim::InFlight);
+    // Its process died: after the stale threshold the key is free again.
+    assert_eq!(claim(now, minutes(1)).await.unwrap(), IdempotencyClaim::Claimed);
+    let stored = StoredResponse { status: 201, body: b"{}".to_vec(), location: None };
+    store.complete(user, "k", &stored).await.unwrap();
+    // A completed response is never treated as abandoned.
+    assert_eq!(claim(now, now).await.unwrap(), IdempotencyClaim::Completed(stored));
+    assert_eq!(store.claim(user, "k", "other", now, minutes(24 * 60), now).await.unwrap(), IdempotencyClaim::Mismatch);
+}
