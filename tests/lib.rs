@@ -431,3 +431,27 @@ macro_rules! all_variants {
         }
     };
 }
+
+/// Runs a scenario, given its variant, on SQLite (in-process) and on Postgres +
+/// Redis: `sqlite_memory` and `postgres_redis`, each its own `#[tokio::test]`.
+#[macro_export]
+macro_rules! sqlite_and_postgres_redis {
+    ($name:ident, |$variant:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($variant: $crate::Variant) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() {
+                scenario($crate::Variant::SQLITE_MEMORY).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                scenario($crate::Variant::POSTGRES_REDIS).await;
+            }
+        }
+    };
+}

@@ -79,9 +79,8 @@ all_variants!(registration_refuses_bad_input_and_duplicates, |app| {
     register(&app, &refused).await;
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_email_and_wrong_password_answer_byte_for_byte_alike() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(unknown_email_and_wrong_password_answer_byte_for_byte_alike, |variant| {
+    let Some(app) = TestApp::spawn(variant).await else { return };
     let address = email();
     register(&app, &address).await;
     let attempt = |email: String, password: &'static str| {
@@ -105,7 +104,7 @@ async fn unknown_email_and_wrong_password_answer_byte_for_byte_alike() {
     assert_eq!(body["code"], "invalid-credentials");
     // Reported, not asserted: both paths run one Argon2 verification.
     eprintln!("login timing: unknown email {unknown_took:?}, wrong password {wrong_took:?}");
-}
+});
 
 fn forge(claims: Value, key: &[u8], alg: Algorithm) -> String {
     jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(key)).unwrap()
@@ -323,11 +322,10 @@ all_variants!(changing_the_password_revokes_the_other_sessions, |app| {
     assert_eq!(login(&app, &address, new_password).await.status(), 200);
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registering_an_admin_email_does_not_make_an_admin_but_create_admin_does() {
+sqlite_and_postgres_redis!(registering_an_admin_email_does_not_make_an_admin_but_create_admin_does, |variant| {
     let admin = email();
     let options = || Options { env: vec![("ADMIN_EMAILS".into(), admin.to_uppercase())], ..Options::default() };
-    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, options()).await else { return };
+    let Some(app) = TestApp::spawn_with(variant, options()).await else { return };
     // Anyone can type the address: registering proves nothing, so no admin role.
     let squatter = register(&app, &admin).await;
     assert_eq!(squatter["user"]["role"], "user");
@@ -347,7 +345,7 @@ async fn registering_an_admin_email_does_not_make_an_admin_but_create_admin_does
     let signed_in: Value = login(&app, &admin, "operator chose this one").await.json().await.unwrap();
     assert_eq!(signed_in["user"]["role"], "admin");
     assert_eq!(login(&app, &admin, PASSWORD).await.status(), 401, "the squatter's password is gone");
-}
+});
 
 /// Nodes share session state through Redis; with in-process caches there is one
 /// node, which sees its own admin actions at once (another process cannot reach
@@ -402,10 +400,9 @@ all_variants!(a_token_replayed_inside_the_grace_cannot_keep_a_branch_alive, |app
     assert_eq!(get_with(&app, "/api/v2/auth/me", &access(&next)).await.status(), 200);
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_is_limited_per_ip_and_email_and_per_ip() {
+sqlite_and_postgres_redis!(login_is_limited_per_ip_and_email_and_per_ip, |variant| {
     let Some(app) = TestApp::spawn_with(
-        Variant::SQLITE_MEMORY,
+        variant,
         Options {
             env: vec![("RATE_LIMIT_LOGIN".into(), "3/min".into()), ("RATE_LIMIT_LOGIN_IP".into(), "6/min".into())],
             ..Options::default()
@@ -436,4 +433,4 @@ async fn login_is_limited_per_ip_and_email_and_per_ip() {
     let per_ip = login(&app, &email(), "wrong password here").await;
     assert!(per_ip.headers()["ratelimit-policy"].to_str().unwrap().starts_with("\"login-ip\""));
     assert_problem(per_ip, 429, "quota-exceeded").await;
-}
+});

@@ -13,7 +13,7 @@ mod resilience;
 mod service;
 mod startup;
 
-pub use devora_e2e::{Options, ProxyMode, TestApp, Variant, all_variants};
+pub use devora_e2e::{Options, ProxyMode, TestApp, Variant, all_variants, sqlite_and_postgres_redis};
 pub use serde_json::Value;
 
 /// Asserts `res` is a problem+json with `status` and `code`, carrying the same

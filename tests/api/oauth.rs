@@ -102,9 +102,8 @@ all_variants!(google_sign_in_creates_an_account_with_a_one_time_code, |app| {
     assert_problem(exchange(&o.app, &code).await, 401, "login-code-invalid").await;
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_identity_signs_in_to_the_same_account() {
-    let Some(o) = spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(the_same_identity_signs_in_to_the_same_account, |variant| {
+    let Some(o) = spawn(variant).await else { return };
     let who = identity(&email(), true);
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -113,7 +112,7 @@ async fn the_same_identity_signs_in_to_the_same_account() {
         ids.push(body["user"]["id"].clone());
     }
     assert_eq!(ids[0], ids[1]);
-}
+});
 
 all_variants!(id_tokens_that_fail_verification_are_refused, |app| {
     let variant = app.variant;
@@ -146,9 +145,8 @@ all_variants!(id_tokens_that_fail_verification_are_refused, |app| {
     assert!(param(&back, "code").is_some(), "the issuer works again: {back}");
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_or_mismatched_state_is_refused() {
-    let Some(o) = spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(a_replayed_or_mismatched_state_is_refused, |variant| {
+    let Some(o) = spawn(variant).await else { return };
     let (location, state) = authorize(&o.app, "google", None).await;
     let code = o.google.approve(&location, identity(&email(), true));
     let first = callback(&o.app, "google", &code, &state).await;
@@ -173,11 +171,10 @@ async fn a_replayed_or_mismatched_state_is_refused() {
         o.app.get(&format!("/api/v2/auth/oauth/google/callback?error=access_denied&state={state}&state=dup")).await;
     let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(param(&back, "error").as_deref(), Some("access-denied"));
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unverified_email_never_takes_over_an_account() {
-    let Some(o) = spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(an_unverified_email_never_takes_over_an_account, |variant| {
+    let Some(o) = spawn(variant).await else { return };
     let address = email();
     let owner = register(&o.app, &address).await;
     let back = google_sign_in(&o, identity(&address, false)).await;
@@ -191,11 +188,10 @@ async fn an_unverified_email_never_takes_over_an_account() {
     let back = google_sign_in(&o, identity(&fresh, false)).await;
     let body: Value = exchange(&o.app, &param(&back, "code").unwrap()).await.json().await.unwrap();
     assert_eq!(body["user"]["email_verified"], false);
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_verified_owner_takes_back_an_account_someone_preregistered() {
-    let Some(o) = spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(a_verified_owner_takes_back_an_account_someone_preregistered, |variant| {
+    let Some(o) = spawn(variant).await else { return };
     let address = email();
     // Someone registers the address first, with a password, without proving it.
     let squatter = register(&o.app, &address).await;
@@ -207,7 +203,7 @@ async fn a_verified_owner_takes_back_an_account_someone_preregistered() {
     // The squatter's password and session no longer work.
     assert_eq!(login(&o.app, &address, PASSWORD).await.status(), 401);
     assert_problem(get_with(&o.app, "/api/v2/auth/me", &access(&squatter)).await, 401, "session-revoked").await;
-}
+});
 
 fn gh_account(emails: Vec<(String, bool, bool)>) -> FakeGitHubAccount {
     FakeGitHubAccount { id: u64::from(rand_u32()), login: "octocat".into(), name: Some("The Octocat".into()), emails }
@@ -244,8 +240,7 @@ all_variants!(github_sign_in_uses_the_primary_verified_email, |app| {
     assert_eq!(param(&back, "error").as_deref(), Some("identity-rejected"));
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_provider_verified_admin_email_gets_the_admin_role() {
+sqlite_and_postgres_redis!(a_provider_verified_admin_email_gets_the_admin_role, |variant| {
     let admin = email();
     let google = OidcIssuer::start("google-client", "google-secret").await;
     let env = vec![
@@ -254,7 +249,7 @@ async fn a_provider_verified_admin_email_gets_the_admin_role() {
         ("GOOGLE_ISSUER_URL".into(), google.url.clone()),
         ("ADMIN_EMAILS".into(), admin.clone()),
     ];
-    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, Options { env, ..Options::default() }).await else {
+    let Some(app) = TestApp::spawn_with(variant, Options { env, ..Options::default() }).await else {
         return;
     };
     let (location, state) = authorize(&app, "google", None).await;
@@ -269,11 +264,10 @@ async fn a_provider_verified_admin_email_gets_the_admin_role() {
     let back = callback(&app, "google", &code, &state).await;
     let body: Value = exchange(&app, &param(&back, "code").unwrap()).await.json().await.unwrap();
     assert_eq!(body["user"]["role"], "user");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redirect_to_is_checked_against_the_allow_list() {
-    let Some(o) = spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(redirect_to_is_checked_against_the_allow_list, |variant| {
+    let Some(o) = spawn(variant).await else { return };
     for evil in [
         "https://evil.example/steal",
         "//evil.example/x",
@@ -290,11 +284,10 @@ async fn redirect_to_is_checked_against_the_allow_list() {
     }
     let (location, _) = authorize(&o.app, "google", Some("http://localhost:5173/welcome")).await;
     assert!(location.starts_with(&o.google.url));
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unconfigured_providers_are_absent_and_answer_404() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+sqlite_and_postgres_redis!(unconfigured_providers_are_absent_and_answer_404, |variant| {
+    let Some(app) = TestApp::spawn(variant).await else { return };
     let providers: Value = app.get("/api/v2/auth/oauth/providers").await.json().await.unwrap();
     assert_eq!(providers["items"], json!([]));
     for path in [
@@ -305,4 +298,4 @@ async fn unconfigured_providers_are_absent_and_answer_404() {
         assert_problem(app.get(path).await, 404, "not-found").await;
     }
     assert_problem(exchange(&app, "nope").await, 401, "login-code-invalid").await;
-}
+});

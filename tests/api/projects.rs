@@ -267,14 +267,13 @@ all_variants!(files_are_binary_safe_with_size_sha256_and_etags, |app| {
     assert_eq!(res.status(), 200, "the list changed, so the old ETag no longer matches");
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn file_size_count_and_storage_limits_are_enforced() {
+sqlite_and_postgres_redis!(file_size_count_and_storage_limits_are_enforced, |variant| {
     let env = vec![
         ("FILE_MAX_BYTES".into(), "1000".into()),
         ("PROJECT_MAX_FILES".into(), "3".into()),
         ("PROJECT_MAX_BYTES".into(), "2500".into()),
     ];
-    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, Options { env, ..Options::default() }).await else {
+    let Some(app) = TestApp::spawn_with(variant, Options { env, ..Options::default() }).await else {
         return;
     };
     let token = user(&app).await;
@@ -291,7 +290,7 @@ async fn file_size_count_and_storage_limits_are_enforced() {
     assert_eq!(put_file(&app, &token, &id, "a", vec![1; 1000]).await.status(), 200);
     let list: Value = get_with(&app, &format!("/api/v2/projects/{id}/files"), &token).await.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
-}
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_attacks_are_refused_without_touching_storage() {
