@@ -82,6 +82,16 @@ pub enum AccountStatus {
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "id": "0193a1c2-7d3e-7a10-9b2c-4f5e6a7b8c9d",
+    "email": "ada@example.com",
+    "name": "Ada Lovelace",
+    "role": "user",
+    "status": "active",
+    "email_verified": false,
+    "has_password": true,
+    "created_at": "2026-11-24T09:30:00.123456Z"
+}))]
 pub struct UserDto {
     pub id: Uuid,
     pub email: String,
@@ -98,6 +108,12 @@ pub struct UserDto {
 
 /// An access token (JWT, 15 minutes) and its refresh token (opaque, single use).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTkzYTFjMi03ZDNlLTdhMTAtOWIyYy00ZjVlNmE3YjhjOWQifQ.c2lnbmF0dXJl",
+    "refresh_token": "ruCFQ5txFE3ASRhXaRxS7RLEC1FrszQw9gO3OEw2E_Y",
+    "token_type": "Bearer",
+    "expires_in": 900
+}))]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -118,6 +134,15 @@ pub struct AuthResponse {
 
 /// One sign-in on one device.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "id": "0193a1c2-7d40-7b22-8c3d-5e6f7a8b9c0d",
+    "created_at": "2026-11-24T09:30:00.123456Z",
+    "last_used_at": "2026-11-24T10:05:12.000001Z",
+    "expires_at": "2026-12-24T09:30:00.123456Z",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+    "ip": "203.0.113.7",
+    "current": true
+}))]
 pub struct SessionDto {
     pub id: Uuid,
     #[ts(type = "string")]

@@ -85,6 +85,14 @@ mod double_option {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "id": "0193a1c2-8a11-7c33-9d4e-6f7a8b9c0d1e",
+    "name": "Recipe box",
+    "description": "Save and share recipes",
+    "framework": "nextjs",
+    "created_at": "2026-11-24T09:31:00.000001Z",
+    "updated_at": "2026-11-24T09:45:10.500000Z"
+}))]
 pub struct ProjectDto {
     pub id: Uuid,
     pub name: String,
@@ -105,6 +113,12 @@ pub struct ProjectPage {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "path": "src/app.tsx",
+    "size": 45,
+    "sha256": "2315205cfdb2c8d5850daee8269c0d6cf68dc366d3180234c444fb6f64d45b0c",
+    "updated_at": "2026-11-24T09:40:00.000001Z"
+}))]
 pub struct FileEntry {
     /// Relative, normalised, `/`-separated.
     pub path: String,
@@ -141,6 +155,12 @@ pub struct CreateMessageRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "id": "0193a1c2-9b22-7d44-8e5f-7a8b9c0d1e2f",
+    "role": "user",
+    "content": "Add a dark mode toggle",
+    "created_at": "2026-11-24T09:41:00.000001Z"
+}))]
 pub struct MessageDto {
     pub id: Uuid,
     pub role: MessageRoleDto,
