@@ -35,6 +35,8 @@ token="$(curl -sf -X POST "http://127.0.0.1:$port/api/v2/auth/register" \
   python3 -c 'import json, sys; print(json.load(sys.stdin)["tokens"]["access_token"])')"
 
 # revoke_session is excluded: the stateful phase would revoke the session it runs under.
+# Run from the scratch directory: schemathesis keeps a cache in its working directory.
+cd "$work"
 "$work/venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
