@@ -15,7 +15,7 @@ pub fn etag_of(body: &[u8]) -> String {
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, `*` included).
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     let Some(header) = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else { return false };
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }

@@ -126,13 +126,9 @@ impl actix_web::ResponseError for ContextualError {
             }
             _ => code.title().to_owned() + ".",
         };
-        let mut problem = Problem::new(code, detail);
-        problem.status = status.as_u16();
-        problem.instance.clone_from(&self.ctx.path);
-        problem.request_id.clone_from(&self.ctx.request_id);
         let mut res = HttpResponse::build(status)
             .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
-            .body(serde_json::to_vec(&problem).unwrap_or_default());
+            .body(problem_body(code, status, detail, &self.ctx));
         finish_headers(res.headers_mut(), &self.ctx, self.hsts);
         res
     }
@@ -165,6 +161,16 @@ fn code_for(status: StatusCode) -> ErrorCode {
     }
 }
 
+/// The problem document for an error the API did not raise itself, keeping the
+/// status it was answered with.
+fn problem_body(code: ErrorCode, status: StatusCode, detail: String, ctx: &RequestContext) -> Vec<u8> {
+    let mut problem = Problem::new(code, detail);
+    problem.status = status.as_u16();
+    problem.instance.clone_from(&ctx.path);
+    problem.request_id.clone_from(&ctx.request_id);
+    serde_json::to_vec(&problem).unwrap_or_default()
+}
+
 /// Rewrites an error response that is not yet a problem (actix's 404/405, CORS
 /// refusals, ...) as one, keeping its status and headers.
 fn into_problem(res: ServiceResponse<BoxBody>, ctx: &RequestContext) -> ServiceResponse<BoxBody> {
@@ -177,12 +183,7 @@ fn into_problem(res: ServiceResponse<BoxBody>, ctx: &RequestContext) -> ServiceR
         ErrorCode::Internal | ErrorCode::ServiceUnavailable => code.title().to_owned() + ".",
         _ => status.canonical_reason().unwrap_or("Request refused").to_owned() + ".",
     };
-    let mut problem = Problem::new(code, detail);
-    problem.status = status.as_u16();
-    problem.instance.clone_from(&ctx.path);
-    problem.request_id.clone_from(&ctx.request_id);
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut response = response.set_body(BoxBody::new(body));
+    let mut response = response.set_body(BoxBody::new(problem_body(code, status, detail, ctx)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     headers.remove(header::CONTENT_LENGTH);

@@ -45,7 +45,7 @@ impl MemoryRateLimiter {
     /// How many keys are tracked across all policies.
     #[must_use]
     pub fn tracked_keys(&self) -> usize {
-        self.limiters.read().map(|map| map.values().map(|l| l.len()).sum()).unwrap_or(0)
+        count_keys(&self.limiters)
     }
 
     fn limiter(&self, policy: &PolicyName, quota: Quota) -> Arc<KeyedLimiter> {
@@ -63,6 +63,10 @@ impl MemoryRateLimiter {
             })
             .clone()
     }
+}
+
+fn count_keys(limiters: &Limiters) -> usize {
+    limiters.read().map(|map| map.values().map(|l| l.len()).sum()).unwrap_or(0)
 }
 
 fn prune(limiters: &Limiters) {
@@ -83,7 +87,7 @@ async fn prune_periodically(limiters: Weak<Limiters>, every: Duration) {
         ticker.tick().await;
         let Some(limiters) = limiters.upgrade() else { return };
         prune(&limiters);
-        let keys: usize = limiters.read().map(|m| m.values().map(|l| l.len()).sum()).unwrap_or(0);
+        let keys = count_keys(&limiters);
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("rate_limit_memory_keys").set(keys as f64);
     }

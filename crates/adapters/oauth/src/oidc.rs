@@ -5,8 +5,8 @@ use devora_domain::{Email, ExternalIdentity, IdentityProviderId, UserName};
 use devora_ports::{AuthorizationRedirect, IdentityError, IdentityProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
 use tokio::sync::RwLock;
 
@@ -21,6 +21,11 @@ pub struct OidcConfig {
     /// How long discovery metadata (endpoints, JWKS) is reused.
     pub metadata_ttl: Duration,
 }
+
+/// A client built from discovery: authorization endpoint set, token and userinfo
+/// endpoints as the issuer advertises them.
+type DiscoveredClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// Sign-in with any OpenID Connect issuer: discovery, authorization code with
 /// PKCE (S256) and a nonce, then the ID token's signature (JWKS), `iss`, `aud`,
@@ -53,6 +58,19 @@ impl OidcProvider {
         Ok(meta)
     }
 
+    /// A client for the discovered issuer, sending the user back to `redirect_uri`.
+    async fn client(&self, redirect_uri: &str) -> Result<DiscoveredClient, IdentityError> {
+        let meta = self.metadata().await?;
+        let redirect =
+            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| IdentityError::Unavailable(e.to_string()))?;
+        Ok(CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(self.config.client_id.clone()),
+            Some(ClientSecret::new(self.config.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect))
+    }
+
     /// Forgets the metadata so the next sign-in fetches fresh keys (after a
     /// verification failure that may be a key rotation).
     async fn forget_metadata(&self) {
@@ -67,15 +85,7 @@ impl IdentityProvider for OidcProvider {
     }
 
     async fn authorize(&self, state: &str, redirect_uri: &str) -> Result<AuthorizationRedirect, IdentityError> {
-        let meta = self.metadata().await?;
-        let redirect =
-            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| IdentityError::Unavailable(e.to_string()))?;
-        let client = CoreClient::from_provider_metadata(
-            meta,
-            ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.clone())),
-        )
-        .set_redirect_uri(redirect);
+        let client = self.client(redirect_uri).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = state.to_owned();
         let (url, _, nonce) = client
@@ -98,15 +108,7 @@ impl IdentityProvider for OidcProvider {
         nonce: &str,
         redirect_uri: &str,
     ) -> Result<ExternalIdentity, IdentityError> {
-        let meta = self.metadata().await?;
-        let redirect =
-            RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| IdentityError::Unavailable(e.to_string()))?;
-        let client = CoreClient::from_provider_metadata(
-            meta,
-            ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.clone())),
-        )
-        .set_redirect_uri(redirect);
+        let client = self.client(redirect_uri).await?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| IdentityError::Unavailable(e.to_string()))?

@@ -147,7 +147,7 @@ pub async fn login(
     let body = body.into_inner();
     let meta = client_meta(&req);
     let policies = state.rate_limits.policies();
-    if policies.enabled {
+    let limit = if policies.enabled {
         let policy = policies.login.clone();
         // The email is hashed so the key stays small whatever was submitted.
         let email_hash = {
@@ -159,13 +159,16 @@ pub async fn login(
         if !decision.allowed {
             return Err(refusal(&policy, &decision));
         }
-        let signed_in = state.auth.login(&body.email, &body.password, &meta).await?;
-        let mut res = no_store(HttpResponse::Ok().json(auth_response(signed_in)));
-        insert_headers(res.headers_mut(), &policy, &decision);
-        return Ok(res);
-    }
+        Some((policy, decision))
+    } else {
+        None
+    };
     let signed_in = state.auth.login(&body.email, &body.password, &meta).await?;
-    Ok(no_store(HttpResponse::Ok().json(auth_response(signed_in))))
+    let mut res = no_store(HttpResponse::Ok().json(auth_response(signed_in)));
+    if let Some((policy, decision)) = limit {
+        insert_headers(res.headers_mut(), &policy, &decision);
+    }
+    Ok(res)
 }
 
 /// Trade a refresh token for a new pair. The presented token is spent; presenting

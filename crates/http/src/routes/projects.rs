@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 
 use super::resource;
 use crate::auth::Authenticated;
-use crate::conditional::json_with_etag;
+use crate::conditional::{json_with_etag, not_modified};
 use crate::idempotency::idempotent;
 use crate::pagination::{PageQuery, encode_cursor};
 use crate::{ApiError, ApiJson, AppState};
@@ -355,11 +355,7 @@ pub async fn read_file(
     let file = file_path(&raw_path)?;
     let (meta, content) = state.projects.read_file(caller.0.user_id, id, &file).await?;
     let etag = format!("\"{}\"", meta.sha256);
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*"));
+    let matches = not_modified(&req, &etag);
     let mut res = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     res.insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
