@@ -11,8 +11,9 @@ use devora_domain::{
     Email, ExternalIdentity, IdentityProviderId, Password, Role, SessionId, User, UserId, UserName, UserStatus,
 };
 use devora_ports::{
-    AccessTokens, Cache, Clock, CreateUserError, IdentityError, IdentityProvider, NewSession, NewUser, PasswordHasher,
-    PendingSignIn, Rotation, Session, SessionRepository, SignInStore, StorageError, TokenError, UserRepository,
+    AccessClaims, AccessTokens, Cache, Clock, CreateUserError, IdentityError, IdentityProvider, NewSession, NewUser,
+    PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository, SignInStore, StorageError, TokenError,
+    UserRepository,
 };
 use sha2::{Digest, Sha256};
 
@@ -409,10 +410,28 @@ impl AuthService {
     /// # Errors
     /// [`AuthenticateError`].
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
-        let claims = self.ports.tokens.verify(access_token).map_err(|err| match err {
+        let claims = self.verify_access_token(access_token)?;
+        self.authenticate_claims(&claims).await
+    }
+
+    /// Checks an access token's signature, algorithm, issuer, audience and expiry,
+    /// without the session lookup: enough for a rate-limit key, never for access.
+    ///
+    /// # Errors
+    /// [`AuthenticateError::Expired`] or [`AuthenticateError::Invalid`].
+    pub fn verify_access_token(&self, access_token: &str) -> Result<AccessClaims, AuthenticateError> {
+        self.ports.tokens.verify(access_token).map_err(|err| match err {
             TokenError::Expired => AuthenticateError::Expired,
             TokenError::Invalid => AuthenticateError::Invalid,
-        })?;
+        })
+    }
+
+    /// The second half of [`AuthService::authenticate`], for claims already
+    /// verified: the session must be alive and its user active (through the cache).
+    ///
+    /// # Errors
+    /// [`AuthenticateError::Revoked`], or storage failures.
+    pub async fn authenticate_claims(&self, claims: &AccessClaims) -> Result<Principal, AuthenticateError> {
         let scope = session_cache_key(claims.session_id);
         let ports = self.ports.clone();
         let idle = self.config.session_idle_timeout;
@@ -438,13 +457,6 @@ impl AuthService {
             Some((user_id, role)) if user_id == claims.user_id => Ok(Principal { user_id, session_id, role }),
             _ => Err(AuthenticateError::Revoked),
         }
-    }
-
-    /// The user a token names, checking only its signature and expiry (no session
-    /// lookup): cheap enough for rate-limit keys, never enough for access.
-    #[must_use]
-    pub fn token_user(&self, access_token: &str) -> Option<UserId> {
-        self.ports.tokens.verify(access_token).ok().map(|c| c.user_id)
     }
 
     /// # Errors

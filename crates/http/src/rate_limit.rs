@@ -107,12 +107,16 @@ pub async fn rate_limit(
     let Some(limiter) = limiter.filter(|_| req.method() != Method::OPTIONS) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    // Per-user policies count by the token's user; the signature is checked here,
-    // the session later, by the route's extractor.
-    let user = req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
+    // Per-user policies count by the token's user. The token is verified once,
+    // here; the route's extractor reuses the claims and checks only the session.
+    let claims = req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
         let token = crate::auth::bearer_token(req.headers())?;
-        state.auth.token_user(token).map(|id| id.to_string())
+        state.auth.verify_access_token(token).ok()
     });
+    let user = claims.as_ref().map(|c| c.user_id.to_string());
+    if let Some(claims) = claims {
+        req.extensions_mut().insert(crate::auth::VerifiedClaims(claims));
+    }
     // The path as the router sees it (percent-decoded), so `/auth/%6Cogin` is login.
     let kind = classify(req.method(), req.match_info().as_str());
     let Some((policy, decision)) = limiter.check(kind, &Subject { ip, user }).await else {
