@@ -45,7 +45,7 @@ fn cors(config: &HttpConfig) -> Cors {
 pub fn build_app(
     state: AppState,
     config: HttpConfig,
-    docs: web::Data<OpenApiDocsHandle>,
+    docs: OpenApiDocsHandle,
     routes: impl FnOnce(&mut web::ServiceConfig),
 ) -> App<
     impl ServiceFactory<
@@ -64,7 +64,7 @@ pub fn build_app(
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(config.payload_limit))
         .app_data(web::Data::new(config))
-        .app_data(docs.into_inner().0.clone())
+        .app_data(docs.0)
         .configure(routes)
         .default_service(web::to(context::not_found))
         .wrap(cors)
@@ -105,7 +105,7 @@ pub fn serve(
     config: HttpConfig,
     extra_routes: Option<RouteHook>,
 ) -> std::io::Result<Server> {
-    let docs = web::Data::new(OpenApiDocsHandle::render().map_err(std::io::Error::other)?);
+    let docs = OpenApiDocsHandle::render().map_err(std::io::Error::other)?;
     let shutdown = config.shutdown_timeout.as_secs();
     let workers = config.workers;
     let handle_signals = config.handle_signals;

@@ -94,9 +94,25 @@ fn framework_dto(f: Framework) -> FrameworkDto {
 }
 
 fn framework(dto: FrameworkDto) -> Framework {
-    // The wire names are the domain's names.
-    let name = serde_json::to_value(dto).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    Framework::parse(&name).unwrap_or(Framework::Static)
+    match dto {
+        FrameworkDto::React => Framework::React,
+        FrameworkDto::Nextjs => Framework::NextJs,
+        FrameworkDto::Vue => Framework::Vue,
+        FrameworkDto::Nuxt => Framework::Nuxt,
+        FrameworkDto::Svelte => Framework::Svelte,
+        FrameworkDto::Sveltekit => Framework::SvelteKit,
+        FrameworkDto::Angular => Framework::Angular,
+        FrameworkDto::Astro => Framework::Astro,
+        FrameworkDto::Remix => Framework::Remix,
+        FrameworkDto::Solid => Framework::Solid,
+        FrameworkDto::Express => Framework::Express,
+        FrameworkDto::Fastapi => Framework::FastApi,
+        FrameworkDto::Django => Framework::Django,
+        FrameworkDto::Flask => Framework::Flask,
+        FrameworkDto::Rails => Framework::Rails,
+        FrameworkDto::Laravel => Framework::Laravel,
+        FrameworkDto::Static => Framework::Static,
+    }
 }
 
 pub fn project_dto(p: &Project) -> ProjectDto {

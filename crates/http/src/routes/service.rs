@@ -1,6 +1,5 @@
 //! Service routes: the API root, health checks and metrics.
 
-use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use devora_api_types::{
     ComponentCheck, ComponentState, Liveness, Readiness, ReadinessChecks, ServiceInfo, ServiceLinks,
@@ -111,11 +110,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for hook in &state.scrape_hooks {
         hook();
     }
-    HttpResponse::Ok()
-        .content_type(ContentType("text/plain; version=0.0.4; charset=utf-8".parse().unwrap_or(mime_text())))
-        .body(state.metrics.render())
-}
-
-fn mime_text() -> actix_web::mime::Mime {
-    actix_web::mime::TEXT_PLAIN_UTF_8
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }
