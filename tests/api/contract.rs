@@ -36,3 +36,110 @@ fn committed_typescript_types_match_the_code() {
         assert!(a == b, "{} is stale: run `just types`", name.to_string_lossy());
     }
 }
+
+/// The document states the conventions of `API.md` on every operation, so that
+/// clients and the conformance run can rely on them.
+#[test]
+fn every_operation_documents_the_conventions() {
+    let doc = serde_json::to_value(devora_http::openapi_document()).unwrap();
+    let components = &doc["components"];
+    let mut failures = Vec::new();
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            let mut fail = |what: String| failures.push(format!("{at}: {what}"));
+            let id = op["operationId"].as_str().unwrap_or_default();
+            if id.is_empty() || !operation_ids.insert(id.to_owned()) {
+                fail(format!("missing or repeated operationId {id:?}"));
+            }
+            if op["summary"].as_str().is_none_or(str::is_empty) {
+                fail("no summary".into());
+            }
+            if op["tags"].as_array().is_none_or(Vec::is_empty) {
+                fail("no tag".into());
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let json_body = op["requestBody"]["content"].get("application/json").is_some();
+            let mut required: Vec<&str> = vec!["429", "500"];
+            if secured {
+                required.push("401");
+            }
+            if json_body {
+                required.extend(["400", "413", "415", "422"]);
+            }
+            for status in required {
+                if !responses.contains_key(status) {
+                    fail(format!("no {status} response"));
+                }
+            }
+            // Path parameters and the path template agree.
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "query") && !responses.contains_key("400") {
+                fail("query parameters without a 400 response".into());
+            }
+            let in_path: Vec<&str> =
+                params.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
+            let templated: Vec<&str> =
+                path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            if in_path != templated {
+                fail(format!("path parameters {in_path:?} do not match the template {templated:?}"));
+            }
+            let cached = responses.contains_key("304");
+            if cached && !params.iter().any(|p| p["in"] == "header" && p["name"] == "If-None-Match") {
+                fail("a cached read without If-None-Match".into());
+            }
+            // Request and success bodies come with an example.
+            let mut bodies: Vec<(String, &serde_json::Value)> = Vec::new();
+            if let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema") {
+                bodies.push(("request body".into(), schema));
+            }
+            for (status, response) in responses {
+                let headers = response["headers"].as_object();
+                let has_header = |name: &str| headers.is_some_and(|h| h.contains_key(name));
+                if !has_header("X-Request-Id") {
+                    fail(format!("{status} without X-Request-Id"));
+                }
+                if status == "429" && !has_header("Retry-After") {
+                    fail("429 without Retry-After".into());
+                }
+                if cached && (status == "200" || status == "304") && !has_header("ETag") {
+                    fail(format!("{status} of a cached read without ETag"));
+                }
+                if status.starts_with('3') && status != "304" && !has_header("Location") {
+                    fail(format!("{status} without Location"));
+                }
+                // Readiness answers 503 with its report, as load balancers and operators expect.
+                let report = id == "health_ready" && status == "503";
+                if (status.starts_with('4') || status.starts_with('5')) && !report {
+                    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                    if schema != "#/components/schemas/Problem" {
+                        fail(format!("{status} is not a problem document"));
+                    }
+                }
+                if status.starts_with('2')
+                    && let Some(content) = response["content"].get("application/json")
+                    && content.get("example").is_none()
+                {
+                    bodies.push((format!("{status} body"), &content["schema"]));
+                }
+            }
+            for (what, schema) in bodies {
+                let resolved = match schema["$ref"].as_str() {
+                    Some(r) => &components["schemas"][r.trim_start_matches("#/components/schemas/")],
+                    None => schema,
+                };
+                if resolved.get("example").is_none() {
+                    fail(format!("{what} has no example"));
+                }
+            }
+        }
+    }
+    for name in ["X-Request-Id", "RateLimit-Policy", "RateLimit", "Retry-After", "ETag", "Idempotent-Replayed"] {
+        if components["headers"].get(name).is_none() {
+            failures.push(format!("components.headers has no {name}"));
+        }
+    }
+    assert!(failures.is_empty(), "the OpenAPI document breaks its conventions:\n{}", failures.join("\n"));
+}

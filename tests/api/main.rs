@@ -5,6 +5,7 @@
 mod architecture;
 mod auth;
 mod contract;
+mod docs;
 mod errors;
 mod oauth;
 mod projects;

@@ -81,10 +81,59 @@ function query(params: Record<string, string | number | null | undefined>): stri
   return s ? `?${s}` : "";
 }
 
-/** A file path as URL path segments, each percent-encoded. */
+/**
+ * A file path as URL path segments, each percent-encoded. `.` and `..` cannot
+ * be sent: URL parsers resolve them (even as `%2E%2E`), so the call would reach
+ * another route (`../messages`). The server refuses them as paths anyway.
+ */
 function filePath(path: string): string {
-  return path.split("/").map(encodeURIComponent).join("/");
+  const segments = path.split("/");
+  if (segments.some((segment) => segment === "." || segment === "..")) {
+    throw new TypeError(`Invalid file path "${path}": "." and ".." segments are not allowed`);
+  }
+  return segments.map(encodeURIComponent).join("/");
 }
+
+/**
+ * Which client method calls each operation of the OpenAPI document, by
+ * `operationId`. The client's tests fail when the served document has an
+ * operation this map does not name, so the client grows with the API.
+ */
+export const OPERATIONS = {
+  service_info: "service.info",
+  health_live: "service.live",
+  health_ready: "service.ready",
+  metrics: "service.metrics",
+  openapi_json: "service.openapi",
+  openapi_yaml: "service.openapiYaml",
+  register: "auth.register",
+  login: "auth.login",
+  refresh: "refreshTokens",
+  logout: "auth.logout",
+  get_me: "auth.me",
+  update_me: "auth.updateMe",
+  change_password: "auth.changePassword",
+  list_sessions: "auth.sessions",
+  revoke_session: "auth.revokeSession",
+  oauth_providers: "auth.providers",
+  oauth_authorize: "auth.authorizeUrl",
+  // The provider redirects the browser here; the app then calls `auth.exchange`.
+  oauth_callback: "auth.exchange",
+  oauth_exchange: "auth.exchange",
+  list_projects: "projects.list",
+  create_project: "projects.create",
+  get_project: "projects.get",
+  update_project: "projects.update",
+  delete_project: "projects.delete",
+  list_files: "projects.files",
+  read_file: "projects.readFile",
+  put_file: "projects.putFile",
+  delete_file: "projects.deleteFile",
+  list_messages: "projects.messages",
+  post_message: "projects.postMessage",
+} as const;
+
+export type OperationId = keyof typeof OPERATIONS;
 
 /**
  * The Devora API v2. Signed-in calls refresh the access token when it has
@@ -133,7 +182,19 @@ export class DevoraClient {
     } catch {
       // Not JSON: keep the status line.
     }
-    throw new ApiError(res.status, problem, `${res.status} ${res.statusText}`);
+    const retryAfter = Number.parseInt(res.headers.get("retry-after") ?? "", 10);
+    throw new ApiError(
+      res.status,
+      problem,
+      `${res.status} ${res.statusText}`,
+      Number.isFinite(retryAfter) ? retryAfter : null,
+    );
+  }
+
+  /** The session is over for good (revoked, or its refresh refused): forget it and say so. */
+  #endSession(): void {
+    this.#tokens.set(null);
+    this.#onSessionEnded?.();
   }
 
   /** One refresh at a time, shared by every caller that needs it. */
@@ -146,8 +207,7 @@ export class DevoraClient {
         null,
       );
       if (!res.ok) {
-        this.#tokens.set(null);
-        this.#onSessionEnded?.();
+        this.#endSession();
         return false;
       }
       const signedIn = (await res.json()) as AuthResponse;
@@ -167,6 +227,10 @@ export class DevoraClient {
       return res.ok || res.status === 304 ? res : this.#fail(res);
     }
     const problem: unknown = await res.clone().json().catch(() => null);
+    if (isProblem(problem) && problem.code === "session-revoked") {
+      this.#endSession();
+      return this.#fail(res);
+    }
     if (!isProblem(problem) || !REFRESHABLE.has(problem.code)) return this.#fail(res);
     // Another call may have refreshed while this one was in flight.
     const used = token;
@@ -191,6 +255,19 @@ export class DevoraClient {
     ready: async (): Promise<Readiness> => {
       const res = await this.#send({ method: "GET", path: "/health/ready" }, null);
       return (await res.json()) as Readiness;
+    },
+    /** Prometheus text exposition. */
+    metrics: async (): Promise<string> => {
+      const res = await this.#call({ method: "GET", path: "/metrics", authenticated: false });
+      return res.text();
+    },
+    /** The OpenAPI 3.1 document, as JSON. */
+    openapi: (): Promise<Record<string, unknown>> =>
+      this.#json({ method: "GET", path: "/openapi.json", authenticated: false }),
+    /** The OpenAPI 3.1 document, as YAML text. */
+    openapiYaml: async (): Promise<string> => {
+      const res = await this.#call({ method: "GET", path: "/openapi.yaml", authenticated: false });
+      return res.text();
     },
   };
 
@@ -288,13 +365,13 @@ export class DevoraClient {
       });
       return new Uint8Array(await res.arrayBuffer());
     },
-    putFile: (id: string, path: string, content: Uint8Array | string): Promise<FileEntry> =>
+    putFile: async (id: string, path: string, content: Uint8Array | string): Promise<FileEntry> =>
       this.#json({
         method: "PUT",
         path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}`,
         raw: content,
       }),
-    deleteFile: (id: string, path: string): Promise<void> =>
+    deleteFile: async (id: string, path: string): Promise<void> =>
       this.#empty({ method: "DELETE", path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}` }),
     messages: (id: string, page: PageOptions = {}): Promise<MessagePage> =>
       this.#json({

@@ -4,12 +4,15 @@ import type { ErrorCode, Problem } from "./generated/index";
 export class ApiError extends Error {
   readonly status: number;
   readonly problem: Problem | null;
+  /** Seconds to wait before retrying (`Retry-After`, on 429 and 409 `idempotency-in-flight`). */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, problem: Problem | null, fallback: string) {
+  constructor(status: number, problem: Problem | null, fallback: string, retryAfter: number | null = null) {
     super(problem ? `${problem.title}: ${problem.detail}` : fallback);
     this.name = "ApiError";
     this.status = status;
     this.problem = problem;
+    this.retryAfter = retryAfter;
   }
 
   /** The stable error code (`not-found`, `quota-exceeded`, ...), if the server sent a problem. */

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { ApiError, DevoraClient, MemoryTokenStore } from "../dist/index.js";
+import { ApiError, DevoraClient, MemoryTokenStore, OPERATIONS } from "../dist/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.env.DEVORA_SERVER_BIN ?? resolve(here, "../../../target/debug/devora-server");
-let server;
+const servers = [];
 let dir;
 let baseUrl;
 
@@ -29,45 +29,52 @@ function freePort() {
   });
 }
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "devora-client-"));
+/** Starts a server with its own SQLite file; `env` adds to or overrides the defaults. */
+async function startServer(name, env = {}) {
   const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(binary, [], {
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawn(binary, [], {
     env: {
       ...process.env,
       PORT: String(port),
-      DATABASE_URL: `sqlite://${join(dir, "client.db")}?mode=rwc`,
+      DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}?mode=rwc`,
       JWT_SECRET: "client-test-secret-client-test-secret",
       RATE_LIMIT_AUTH: "1000/min",
       RATE_LIMIT_LOGIN: "1000/min",
       RATE_LIMIT_LOGIN_IP: "1000/min",
       FREE_PLAN_MAX_PROJECTS: "1000",
       RUST_LOG: "warn",
+      ...env,
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
+  servers.push(server);
   for (let i = 0; i < 200; i++) {
     try {
-      if ((await fetch(`${baseUrl}/health/ready`)).ok) return;
+      if ((await fetch(`${url}/health/ready`)).ok) return url;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`devora-server did not become ready (${binary})`);
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "devora-client-"));
+  baseUrl = await startServer("client");
 });
 
 after(() => {
-  server?.kill("SIGTERM");
+  for (const server of servers) server.kill("SIGTERM");
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const email = () => `client-${crypto.randomUUID()}@example.com`;
 const password = "client test passphrase";
 
-async function signedIn(fetchImpl) {
-  const client = new DevoraClient(fetchImpl ? { baseUrl, fetch: fetchImpl } : { baseUrl });
+async function signedIn(fetchImpl, url = baseUrl) {
+  const client = new DevoraClient(fetchImpl ? { baseUrl: url, fetch: fetchImpl } : { baseUrl: url });
   const res = await client.auth.register({ email: email(), password, name: "Client Test" });
   return { client, user: res.user };
 }
@@ -160,4 +167,112 @@ test("a session that cannot be refreshed ends", async () => {
   await assert.rejects(client.auth.me(), (err) => err instanceof ApiError && err.status === 401);
   assert.equal(ended, true);
   assert.equal(store.get(), null);
+});
+
+/** `code` and `status` of the ApiError a call rejects with. */
+async function failure(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);
+    return { status: err.status, code: err.code, error: err };
+  }
+  assert.fail("the call succeeded");
+}
+
+test("every operation of the served document has a client method", async () => {
+  const client = new DevoraClient({ baseUrl });
+  const doc = await client.service.openapi();
+  const served = [];
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item)) served.push(op.operationId);
+  }
+  assert.ok(served.length > 20);
+  const missing = served.filter((id) => !(id in OPERATIONS));
+  assert.deepEqual(missing, [], "operations without a client method: add them to the client and OPERATIONS");
+  const stale = Object.keys(OPERATIONS).filter((id) => !served.includes(id));
+  assert.deepEqual(stale, [], "OPERATIONS names operations the server no longer has");
+  for (const [id, member] of Object.entries(OPERATIONS)) {
+    const fn = member.split(".").reduce((obj, key) => obj?.[key], client);
+    assert.equal(typeof fn, "function", `${id} -> client.${member} is not a function`);
+  }
+});
+
+test("metrics and the YAML document are text", async () => {
+  const client = new DevoraClient({ baseUrl });
+  assert.match(await client.service.metrics(), /^# (HELP|TYPE) /m);
+  assert.match(await client.service.openapiYaml(), /^openapi: 3\.1\.0$/m);
+});
+
+test("another user's project, file and session are not found", async () => {
+  const { client: owner } = await signedIn();
+  const { client: other } = await signedIn();
+  const project = await owner.projects.create({ name: "Private" });
+  await owner.projects.putFile(project.id, "secret.txt", "mine");
+  assert.equal((await failure(other.projects.get(project.id))).code, "not-found");
+  assert.equal((await failure(other.projects.readFile(project.id, "secret.txt"))).code, "not-found");
+  assert.equal((await failure(other.projects.putFile(project.id, "secret.txt", "theirs"))).code, "not-found");
+  assert.equal((await failure(other.projects.delete(project.id))).code, "not-found");
+  const [session] = (await owner.auth.sessions()).items;
+  assert.equal((await failure(other.auth.revokeSession(session.id))).status, 404);
+  assert.equal(new TextDecoder().decode(await owner.projects.readFile(project.id, "secret.txt")), "mine");
+});
+
+test("bad files and reused idempotency keys are refused with their codes", async () => {
+  const { client } = await signedIn();
+  const project = await client.projects.create({ name: "Rules" }, { idempotencyKey: "p-1" });
+  const replay = await client.projects.create({ name: "Rules" }, { idempotencyKey: "p-1" });
+  assert.equal(replay.id, project.id);
+  const reused = await failure(client.projects.create({ name: "Other" }, { idempotencyKey: "p-1" }));
+  assert.deepEqual([reused.status, reused.code], [422, "idempotency-key-reused"]);
+
+  // Dot segments would be resolved by the URL parser into another route: the client refuses them.
+  for (const path of ["a/../../etc/passwd", "../messages", "./x"]) {
+    await assert.rejects(client.projects.putFile(project.id, path, "x"), TypeError, path);
+  }
+  for (const path of ["a\\b.txt", "x\u0000y", "\u202egnp.exe"]) {
+    const refused = await failure(client.projects.putFile(project.id, path, "x"));
+    assert.deepEqual([refused.status, refused.code], [422, "validation-failed"], JSON.stringify(path));
+  }
+  await client.projects.putFile(project.id, "src", "a file");
+  const conflict = await failure(client.projects.putFile(project.id, "src/app.ts", "x"));
+  assert.deepEqual([conflict.status, conflict.code], [409, "conflict"]);
+  assert.equal((await failure(client.projects.readFile(project.id, "missing.txt"))).code, "not-found");
+  assert.equal((await failure(client.projects.list({ limit: 0 }))).code, "validation-failed");
+  assert.deepEqual((await client.projects.files(project.id)).items.map((f) => f.path), ["src"]);
+});
+
+test("changing the password ends the other sessions", async () => {
+  const account = email();
+  const first = new DevoraClient({ baseUrl });
+  await first.auth.register({ email: account, password, name: "Two Tabs" });
+  let ended = false;
+  const second = new DevoraClient({ baseUrl, onSessionEnded: () => (ended = true) });
+  await second.auth.login({ email: account, password });
+  const wrong = await failure(first.auth.changePassword({ current_password: "not the password", new_password: "a brand new passphrase" }));
+  assert.deepEqual([wrong.status, wrong.code, wrong.error.problem.errors[0].field], [422, "validation-failed", "current_password"]);
+  await first.auth.changePassword({ current_password: password, new_password: "a brand new passphrase" });
+  assert.equal((await first.auth.me()).email, account);
+  assert.equal((await failure(second.auth.me())).status, 401);
+  assert.equal(ended, true);
+  assert.equal((await failure(second.auth.login({ email: account, password }))).code, "invalid-credentials");
+  await second.auth.login({ email: account, password: "a brand new passphrase" });
+});
+
+test("a bad one-time code and an unknown provider are refused", async () => {
+  const client = new DevoraClient({ baseUrl });
+  assert.deepEqual((await client.auth.providers()).items, []);
+  assert.equal((await failure(client.auth.exchange("not-a-code"))).status, 401);
+  const res = await fetch(client.auth.authorizeUrl("google", "/projects"), { redirect: "manual" });
+  assert.equal(res.status, 404);
+});
+
+test("a rate-limited call says when to retry", async () => {
+  const tight = await startServer("tight", { RATE_LIMIT_READS: "2/min" });
+  const { client } = await signedIn(undefined, tight);
+  await client.auth.me();
+  await client.auth.me();
+  const refused = await failure(client.auth.me());
+  assert.deepEqual([refused.status, refused.code], [429, "quota-exceeded"]);
+  assert.ok(refused.error.retryAfter >= 1 && refused.error.retryAfter <= 60, `retryAfter ${refused.error.retryAfter}`);
 });

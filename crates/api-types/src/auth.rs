@@ -34,6 +34,7 @@ pub struct LoginRequest {
 /// `POST /api/v2/auth/refresh` and `/logout`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "ruCFQ5txFE3ASRhXaRxS7RLEC1FrszQw9gO3OEw2E_Y"}))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
@@ -41,6 +42,7 @@ pub struct RefreshRequest {
 /// `PATCH /api/v2/auth/me`: fields left out are unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada King"}))]
 pub struct UpdateMeRequest {
     /// 1..100 characters, not only spaces.
     #[serde(default)]
@@ -52,6 +54,7 @@ pub struct UpdateMeRequest {
 /// `POST /api/v2/auth/me/password`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "a longer and newer passphrase"}))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     /// 8..128 characters, not among common passwords.
@@ -62,6 +65,7 @@ pub struct ChangePasswordRequest {
 /// `POST /api/v2/auth/oauth/exchange`: the one-time code from the OAuth callback redirect.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "kQ3pX8vJ2mN7rT1yW5zB9cF4hL6sD0gA-uE_iO3xY2w"}))]
 pub struct ExchangeRequest {
     pub code: String,
 }
@@ -127,6 +131,24 @@ pub struct TokenPair {
 
 /// A signed-in user and their tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "user": {
+        "id": "0193a1c2-7d3e-7a10-9b2c-4f5e6a7b8c9d",
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "role": "user",
+        "status": "active",
+        "email_verified": false,
+        "has_password": true,
+        "created_at": "2026-11-24T09:30:00.123456Z"
+    },
+    "tokens": {
+        "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTkzYTFjMi03ZDNlLTdhMTAtOWIyYy00ZjVlNmE3YjhjOWQifQ.c2lnbmF0dXJl",
+        "refresh_token": "ruCFQ5txFE3ASRhXaRxS7RLEC1FrszQw9gO3OEw2E_Y",
+        "token_type": "Bearer",
+        "expires_in": 900
+    }
+}))]
 pub struct AuthResponse {
     pub user: UserDto,
     pub tokens: TokenPair,
@@ -159,6 +181,18 @@ pub struct SessionDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "items": [{
+        "id": "0193a1c2-7d40-7b22-8c3d-5e6f7a8b9c0d",
+        "created_at": "2026-11-24T09:30:00.123456Z",
+        "last_used_at": "2026-11-24T10:05:12.000001Z",
+        "expires_at": "2026-12-24T09:30:00.123456Z",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+        "ip": "203.0.113.7",
+        "current": true
+    }],
+    "next_cursor": null
+}))]
 pub struct SessionList {
     pub items: Vec<SessionDto>,
     /// Always null: a user's sessions fit in one page.
@@ -166,6 +200,11 @@ pub struct SessionList {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "id": "github",
+    "name": "GitHub",
+    "authorize_url": "http://localhost:8080/api/v2/auth/oauth/github/authorize"
+}))]
 pub struct OAuthProviderDto {
     /// `google` or `github`.
     pub id: String,
@@ -175,6 +214,12 @@ pub struct OAuthProviderDto {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "items": [
+        {"id": "google", "name": "Google", "authorize_url": "http://localhost:8080/api/v2/auth/oauth/google/authorize"},
+        {"id": "github", "name": "GitHub", "authorize_url": "http://localhost:8080/api/v2/auth/oauth/github/authorize"}
+    ]
+}))]
 pub struct OAuthProviderList {
     pub items: Vec<OAuthProviderDto>,
 }

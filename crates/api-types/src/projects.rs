@@ -51,6 +51,7 @@ pub struct CreateProjectRequest {
 /// `description` or `framework`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Recipe box 2", "description": null}))]
 pub struct UpdateProjectRequest {
     /// 1..100 characters, trimmed, not only spaces.
     #[serde(default)]
@@ -106,6 +107,17 @@ pub struct ProjectDto {
 
 /// A page of projects, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "items": [{
+        "id": "0193a1c2-8a11-7c33-9d4e-6f7a8b9c0d1e",
+        "name": "Recipe box",
+        "description": "Save and share recipes",
+        "framework": "nextjs",
+        "created_at": "2026-11-24T09:31:00.000001Z",
+        "updated_at": "2026-11-24T09:45:10.500000Z"
+    }],
+    "next_cursor": "MTc2Mzk3NjY2MDAwMDAwMS4wMTkzYTFjMi04YTExLTdjMzMtOWQ0ZS02ZjdhOGI5YzBkMWU"
+}))]
 pub struct ProjectPage {
     pub items: Vec<ProjectDto>,
     /// Pass as `?cursor=` for the next page; null on the last.
@@ -131,6 +143,14 @@ pub struct FileEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "items": [{
+        "path": "src/app.tsx",
+        "size": 45,
+        "sha256": "2315205cfdb2c8d5850daee8269c0d6cf68dc366d3180234c444fb6f64d45b0c",
+        "updated_at": "2026-11-24T09:40:00.000001Z"
+    }]
+}))]
 pub struct FileList {
     pub items: Vec<FileEntry>,
 }
@@ -148,10 +168,22 @@ pub enum MessageRoleDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "user", "content": "Add a dark mode toggle"}))]
 pub struct CreateMessageRequest {
+    /// Always `user`: the other roles are written by the server.
+    #[schema(schema_with = user_role_only)]
+    #[ts(type = "\"user\"")]
     pub role: MessageRoleDto,
     /// 1..32,000 characters, not only spaces.
     #[schema(min_length = 1, max_length = 32000, pattern = r"\S")]
     pub content: String,
+}
+
+/// The one role a client may post, as a schema: a string enum of `user`.
+fn user_role_only() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["user"]))
+        .description(Some("Always `user`: the other roles are written by the server."))
+        .build()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
@@ -171,6 +203,15 @@ pub struct MessageDto {
 
 /// A page of the conversation, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "items": [{
+        "id": "0193a1c2-9b22-7d44-8e5f-7a8b9c0d1e2f",
+        "role": "user",
+        "content": "Add a dark mode toggle",
+        "created_at": "2026-11-24T09:41:00.000001Z"
+    }],
+    "next_cursor": null
+}))]
 pub struct MessagePage {
     pub items: Vec<MessageDto>,
     pub next_cursor: Option<String>,

@@ -6,6 +6,18 @@ use utoipa::ToSchema;
 
 /// `GET /api/v2`: what this service is and where its documentation lives.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "name": "Devora API",
+    "version": "0.1.0",
+    "api_version": "v2",
+    "links": {
+        "openapi_json": "/openapi.json",
+        "openapi_yaml": "/openapi.yaml",
+        "docs": "/docs/",
+        "redoc": "/redoc",
+        "health": "/health/ready"
+    }
+}))]
 pub struct ServiceInfo {
     #[schema(example = "Devora API")]
     pub name: String,
@@ -28,6 +40,7 @@ pub struct ServiceLinks {
 
 /// `GET /health/live`: the process is up and answering.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Liveness {
     #[schema(example = "ok")]
     pub status: String,
@@ -35,6 +48,13 @@ pub struct Liveness {
 
 /// `GET /health/ready`: whether this node can serve traffic.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({
+    "status": "up",
+    "checks": {
+        "database": {"status": "up", "backend": "postgres", "latency_ms": 1},
+        "redis": {"status": "down", "backend": "redis", "latency_ms": 250, "error": "timeout"}
+    }
+}))]
 pub struct Readiness {
     /// `up` when the database answers (the node is ready), otherwise `down`.
     pub status: ComponentState,

@@ -53,7 +53,7 @@ every response carries `X-Request-Id`.",
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
         (name = "projects", description = "Projects, their files and conversation"),
     ),
-    modifiers(&BearerAuth, &InternalErrors),
+    modifiers(&BearerAuth, &Conventions),
 )]
 pub struct ApiDoc;
 
@@ -70,25 +70,174 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Any operation can fail unexpectedly: document the 500 problem on each.
-struct InternalErrors;
+/// The conventions every operation follows (`API.md`), written once here rather
+/// than on each route:
+/// - every response carries `X-Request-Id`, and `RateLimit-Policy` / `RateLimit`
+///   when limiting is on (every route belongs to a policy);
+/// - every operation can answer 429 `quota-exceeded` with `Retry-After`, and 500;
+///   one with query parameters can answer 400 for a query that cannot be read;
+/// - a cached read (one that documents 304) takes `If-None-Match` and answers with an `ETag`;
+/// - a creating POST that takes `Idempotency-Key` marks replays with
+///   `Idempotent-Replayed` and asks a concurrent duplicate to come back after `Retry-After`.
+struct Conventions;
 
-impl Modify for InternalErrors {
+const REQUEST_ID: &str = "X-Request-Id";
+const RATE_LIMIT_POLICY: &str = "RateLimit-Policy";
+const RATE_LIMIT: &str = "RateLimit";
+const RETRY_AFTER: &str = "Retry-After";
+const ETAG: &str = "ETag";
+const REPLAYED: &str = "Idempotent-Replayed";
+
+impl Conventions {
+    /// The reusable headers, under `components.headers`.
+    fn headers() -> [(&'static str, utoipa::openapi::header::Header); 6] {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let string = |pattern: Option<&str>| ObjectBuilder::new().schema_type(Type::String).pattern(pattern).build();
+        let header = |description: &str,
+                      schema: utoipa::openapi::Object,
+                      example: serde_json::Value,
+                      required: bool| {
+            let mut header =
+                HeaderBuilder::new().description(Some(description)).schema(Some(schema)).example(Some(example)).build();
+            if required {
+                // utoipa's Header has no `required` field; extensions serialise inline.
+                let mut extensions = utoipa::openapi::extensions::Extensions::default();
+                extensions.insert("required".to_owned(), serde_json::Value::Bool(true));
+                header.extensions = Some(extensions);
+            }
+            header
+        };
+        [
+            (
+                REQUEST_ID,
+                header(
+                    "The request's id: the client's own when it sent a sane one, otherwise a new one. Quote it when reporting a problem.",
+                    string(Some("^[A-Za-z0-9._-]{1,64}$")),
+                    "0193a1c2-7d3e-7a10-9b2c-4f5e6a7b8c9d".into(),
+                    true,
+                ),
+            ),
+            (
+                RATE_LIMIT_POLICY,
+                header(
+                    "The route's rate-limit policy: `\"<name>\";q=<quota>;w=<window seconds>` (sent when limiting is on).",
+                    string(None),
+                    "\"reads\";q=100;w=60".into(),
+                    false,
+                ),
+            ),
+            (
+                RATE_LIMIT,
+                header(
+                    "Where the caller stands: `\"<name>\";r=<remaining>;t=<seconds until replenished>` (sent when limiting is on).",
+                    string(None),
+                    "\"reads\";r=97;t=2".into(),
+                    false,
+                ),
+            ),
+            (
+                RETRY_AFTER,
+                header(
+                    "Seconds to wait before retrying.",
+                    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build(),
+                    7.into(),
+                    true,
+                ),
+            ),
+            (
+                ETAG,
+                header(
+                    "The representation's entity tag; send it back in `If-None-Match`.",
+                    string(None),
+                    "\"3f2a9c0d8b1e4f5a\"".into(),
+                    true,
+                ),
+            ),
+            (
+                REPLAYED,
+                header(
+                    "`true` when this is the stored first response to the same `Idempotency-Key` and body.",
+                    string(Some("^true$")),
+                    "true".into(),
+                    false,
+                ),
+            ),
+        ]
+    }
+}
+
+impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let problem = || {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
+
+        let header_ref = |name: &str| Ref::new(format!("#/components/headers/{name}"));
+        let problem = |description: &str| {
             ResponseBuilder::new()
-                .description("Unexpected error; only the `request_id` is disclosed")
+                .description(description)
                 .content(
                     "application/problem+json",
                     ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
                 )
                 .build()
         };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in Self::headers() {
+            components.headers.insert(name.to_owned(), RefOr::T(header));
+        }
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
-                operation.responses.responses.entry("500".to_owned()).or_insert_with(|| problem().into());
+                let responses = &mut operation.responses.responses;
+                responses.entry("429".to_owned()).or_insert_with(|| {
+                    problem("Rate limited (`quota-exceeded`): retry after `Retry-After` seconds").into()
+                });
+                responses
+                    .entry("500".to_owned())
+                    .or_insert_with(|| problem("Unexpected error; only the `request_id` is disclosed").into());
+                let cached = responses.contains_key("304");
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                let query = parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+                if query {
+                    responses.entry("400".to_owned()).or_insert_with(|| {
+                        problem("Malformed query string, such as a repeated parameter (`malformed-request`)").into()
+                    });
+                }
+                let has_header = |parameters: &[RefOr<utoipa::openapi::path::Parameter>], name: &str| {
+                    parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case(name)))
+                };
+                let idempotent = has_header(parameters, "Idempotency-Key");
+                if cached && !has_header(parameters, "If-None-Match") {
+                    parameters.push(RefOr::T(
+                        ParameterBuilder::new()
+                            .name("If-None-Match")
+                            .parameter_in(ParameterIn::Header)
+                            .required(Required::False)
+                            .description(Some("An `ETag` from an earlier answer: 304 with no body if it still matches"))
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .build(),
+                    ));
+                }
+                if parameters.is_empty() {
+                    operation.parameters = None;
+                }
+                for (status, response) in responses.iter_mut() {
+                    let RefOr::T(response) = response else { continue };
+                    let mut names = vec![REQUEST_ID, RATE_LIMIT_POLICY, RATE_LIMIT];
+                    if status == "429" || (idempotent && status == "409") {
+                        names.push(RETRY_AFTER);
+                    }
+                    if cached && (status == "200" || status == "304") {
+                        names.push(ETAG);
+                    }
+                    if idempotent && status.starts_with('2') {
+                        names.push(REPLAYED);
+                    }
+                    for name in names {
+                        response.headers.entry(name.to_owned()).or_insert_with(|| RefOr::Ref(header_ref(name)));
+                    }
+                }
             }
         }
     }

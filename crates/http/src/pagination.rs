@@ -9,11 +9,15 @@ use utoipa::IntoParams;
 
 use crate::ApiError;
 
+/// Kept as text so a bad value is a 422 naming the field, not a bare 400.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1..100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (opaque).
+    #[param(example = "MTc2Mzk3NjY2MDAwMDAwMS4wMTkzYTFjMi04YTExLTdjMzMtOWQ0ZS02ZjdhOGI5YzBkMWU")]
     pub cursor: Option<String>,
 }
 

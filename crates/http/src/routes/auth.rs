@@ -184,7 +184,6 @@ pub async fn login(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> Result<HttpResponse, ApiError> {
@@ -202,7 +201,6 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> Result<HttpResponse, ApiError> {
@@ -216,7 +214,6 @@ pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -
     responses(
         (status = 200, description = "The current user", body = UserDto),
         (status = 401, description = "No valid access token, or its session ended", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<UserDto>, ApiError> {
@@ -235,7 +232,6 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid name or unknown field (`role` cannot be set here)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update_me(
@@ -266,7 +262,6 @@ pub async fn update_me(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Current password incorrect, or new password too weak", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn change_password(
@@ -288,7 +283,6 @@ pub async fn change_password(
     responses(
         (status = 200, description = "Active sessions", body = SessionList),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn sessions(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<SessionList>, ApiError> {
@@ -311,12 +305,11 @@ pub async fn sessions(state: web::Data<AppState>, caller: Authenticated) -> Resu
 /// Revoke one of the user's sessions (its tokens stop working at once).
 #[utoipa::path(
     delete, path = "/api/v2/auth/sessions/{id}", tag = "auth", operation_id = "revoke_session", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session of this user", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn revoke_session(
@@ -337,7 +330,6 @@ pub async fn revoke_session(
     get, path = "/api/v2/auth/oauth/providers", tag = "auth", operation_id = "oauth_providers",
     responses(
         (status = 200, description = "Configured providers", body = OAuthProviderList),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn providers(state: web::Data<AppState>) -> web::Json<OAuthProviderList> {
@@ -355,6 +347,7 @@ pub async fn providers(state: web::Data<AppState>) -> web::Json<OAuthProviderLis
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
     /// Where the web app wants the browser back: a path of the web app or a URL on
     /// an allowed origin. Default: the web app's `/auth/callback`.
@@ -366,11 +359,10 @@ pub struct AuthorizeQuery {
     get, path = "/api/v2/auth/oauth/{provider}/authorize", tag = "auth", operation_id = "oauth_authorize",
     params(("provider" = String, Path, description = "`google` or `github`"), AuthorizeQuery),
     responses(
-        (status = 302, description = "To the provider's consent page (state, PKCE and nonce kept server-side)"),
+        (status = 302, description = "To the provider's consent page (state, PKCE and nonce kept server-side)", headers(("Location" = String, description = "The provider's authorization URL"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Provider not configured", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`redirect_to` not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Provider unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -386,6 +378,7 @@ pub async fn authorize(
 /// Documents the callback's query for OpenAPI; the handler reads it leniently.
 #[allow(dead_code)]
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -399,10 +392,9 @@ pub struct CallbackQuery {
     get, path = "/api/v2/auth/oauth/{provider}/callback", tag = "auth", operation_id = "oauth_callback",
     params(("provider" = String, Path, description = "`google` or `github`"), CallbackQuery),
     responses(
-        (status = 302, description = "To the web app, with `code` or `error`"),
+        (status = 302, description = "To the web app, with `code` or `error`", headers(("Location" = String, description = "`redirect_to` with `?code=` or `?error=`"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Provider not configured", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn callback(
@@ -434,7 +426,6 @@ pub async fn callback(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn exchange(

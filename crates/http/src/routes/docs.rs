@@ -49,7 +49,10 @@ fn redirect(to: &'static str) -> HttpResponse {
     path = "/openapi.json",
     tag = "service",
     operation_id = "openapi_json",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object))
+    responses((
+        status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "Devora API", "version": "2.0.0"}, "paths": {}})
+    ))
 )]
 pub async fn openapi_json(docs: web::Data<OpenApiDocs>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(docs.json.clone())

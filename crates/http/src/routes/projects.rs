@@ -179,7 +179,6 @@ fn json_stored(
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -203,7 +202,7 @@ pub async fn list(
     request_body = CreateProjectRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body within 24 h")),
     responses(
-        (status = 201, description = "Created", body = ProjectDto),
+        (status = 201, description = "Created", body = ProjectDto, headers(("Location" = String, description = "The new project's URL"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The plan's project limit (`plan-limit`)", body = Problem, content_type = "application/problem+json"),
@@ -211,7 +210,6 @@ pub async fn list(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create(
@@ -241,13 +239,12 @@ pub async fn create(
 /// A project.
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}", tag = "projects", operation_id = "get_project", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id")),
     responses(
         (status = 200, description = "The project (cached; `ETag`)", body = ProjectDto),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -263,7 +260,7 @@ pub async fn get(
 /// Change a project's name, description or framework.
 #[utoipa::path(
     patch, path = "/api/v2/projects/{id}", tag = "projects", operation_id = "update_project", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id")),
     request_body = UpdateProjectRequest,
     responses(
         (status = 200, description = "The updated project", body = ProjectDto),
@@ -273,7 +270,6 @@ pub async fn get(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update(
@@ -308,12 +304,11 @@ pub async fn update(
 /// Delete a project with its files and conversation.
 #[utoipa::path(
     delete, path = "/api/v2/projects/{id}", tag = "projects", operation_id = "delete_project", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete(
@@ -328,13 +323,12 @@ pub async fn delete(
 /// The project's files (metadata), by path.
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/files", tag = "projects", operation_id = "list_files", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = uuid::Uuid, Path, description = "Project id")),
     responses(
         (status = 200, description = "Files (cached; `ETag`)", body = FileList),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_files(
@@ -350,14 +344,13 @@ pub async fn list_files(
 /// A file's content, as stored (binary-safe).
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "read_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
     responses(
         (status = 200, description = "The content; `ETag` is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours, or no such file", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn read_file(
@@ -385,7 +378,7 @@ pub async fn read_file(
 /// Create or replace a file. The body is the raw content (any type, binary-safe).
 #[utoipa::path(
     put, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "put_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path: no `..`, no leading `/`, no backslashes or control characters, at most 512 bytes and 16 levels", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path: no `..`, no leading `/`, no backslashes or control characters, at most 512 bytes and 16 levels", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
     request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream", description = "The file's content; empty for an empty file"),
     responses(
         (status = 200, description = "Replaced", body = FileEntry),
@@ -395,7 +388,6 @@ pub async fn read_file(
         (status = 409, description = "The path is already a directory, or one of its directories is a file", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "File too large, or the project's storage is full", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path, or too many files", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_file(
@@ -425,13 +417,12 @@ pub async fn put_file(
 /// Delete a file.
 #[utoipa::path(
     delete, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "delete_file", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours, or no such file", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_file(
@@ -449,13 +440,12 @@ pub async fn delete_file(
 /// The conversation, oldest first.
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/messages", tag = "projects", operation_id = "list_messages", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), PageQuery),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), PageQuery),
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_messages(
@@ -476,7 +466,7 @@ pub async fn list_messages(
 /// Add a `user` message to the conversation.
 #[utoipa::path(
     post, path = "/api/v2/projects/{id}/messages", tag = "projects", operation_id = "post_message", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Project id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body within 24 h")),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same key and body within 24 h")),
     request_body = CreateMessageRequest,
     responses(
         (status = 201, description = "Added", body = MessageDto),
@@ -487,7 +477,6 @@ pub async fn list_messages(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a user message, bad content, or Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn post_message(
