@@ -182,7 +182,9 @@ impl FilePath {
         if raw.is_empty() {
             return Err(FilePathError::Empty);
         }
-        if raw.len() > Self::MAX_LEN {
+        // A cheap bound on the work below; the limit itself applies to the
+        // normalised path (`a//b` counts as `a/b`).
+        if raw.len() > 4 * Self::MAX_LEN {
             return Err(FilePathError::TooLong);
         }
         if raw.chars().any(|c| c.is_control() || is_invisible(c)) {
@@ -207,7 +209,11 @@ impl FilePath {
         if segments.len() > Self::MAX_DEPTH {
             return Err(FilePathError::TooDeep);
         }
-        Ok(Self(segments.join("/")))
+        let path = segments.join("/");
+        if path.len() > Self::MAX_LEN {
+            return Err(FilePathError::TooLong);
+        }
+        Ok(Self(path))
     }
 
     #[must_use]
@@ -299,6 +305,19 @@ mod tests {
         assert_eq!(FilePath::parse(&"a".repeat(10_000)), Err(FilePathError::TooLong));
         assert_eq!(FilePath::parse(&"a/".repeat(17)), Err(FilePathError::TooDeep));
         assert_eq!(FilePath::parse(&"b".repeat(256)), Err(FilePathError::SegmentTooLong));
+        let long = vec!["c".repeat(40); 13].join("/");
+        assert_eq!(long.len(), 532);
+        assert_eq!(FilePath::parse(&long), Err(FilePathError::TooLong));
+    }
+
+    #[test]
+    fn the_length_limit_applies_to_the_normalised_path() {
+        let raw = format!("{}{}y", "x".repeat(200), "/".repeat(400));
+        assert!(raw.len() > FilePath::MAX_LEN);
+        assert_eq!(FilePath::parse(&raw).unwrap().as_str(), format!("{}/y", "x".repeat(200)));
+        let at_limit = format!("{}/{}", "d".repeat(255), "e".repeat(256 - 1));
+        assert_eq!(at_limit.len(), FilePath::MAX_LEN - 1);
+        assert!(FilePath::parse(&at_limit).is_ok());
     }
 
     #[test]
