@@ -68,6 +68,9 @@ fn every_operation_documents_the_conventions() {
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
             let json_body = op["requestBody"]["content"].get("application/json").is_some();
             let mut required: Vec<&str> = vec!["429", "500"];
+            if op["tags"].as_array().is_some_and(|tags| !tags.iter().any(|t| t == "service")) {
+                required.push("503");
+            }
             if secured {
                 required.push("401");
             }
@@ -103,11 +106,13 @@ fn every_operation_documents_the_conventions() {
             for (status, response) in responses {
                 let headers = response["headers"].as_object();
                 let has_header = |name: &str| headers.is_some_and(|h| h.contains_key(name));
+                // Readiness answers 503 with its report, as load balancers and operators expect.
+                let report = id == "health_ready" && status == "503";
                 if !has_header("X-Request-Id") {
                     fail(format!("{status} without X-Request-Id"));
                 }
-                if status == "429" && !has_header("Retry-After") {
-                    fail("429 without Retry-After".into());
+                if (status == "429" || (status == "503" && !report)) && !has_header("Retry-After") {
+                    fail(format!("{status} without Retry-After"));
                 }
                 if cached && (status == "200" || status == "304") && !has_header("ETag") {
                     fail(format!("{status} of a cached read without ETag"));
@@ -115,8 +120,6 @@ fn every_operation_documents_the_conventions() {
                 if status.starts_with('3') && status != "304" && !has_header("Location") {
                     fail(format!("{status} without Location"));
                 }
-                // Readiness answers 503 with its report, as load balancers and operators expect.
-                let report = id == "health_ready" && status == "503";
                 if (status.starts_with('4') || status.starts_with('5')) && !report {
                     let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
                     if schema != "#/components/schemas/Problem" {

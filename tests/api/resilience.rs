@@ -92,3 +92,48 @@ async fn an_unreachable_database_gives_a_fast_503() {
 async fn a_hanging_database_gives_a_503_within_the_bound() {
     database_outage(ProxyMode::Blackhole).await;
 }
+
+/// With the database cut, API calls that need it answer 503 `service-unavailable`
+/// with `Retry-After` (a moment to wait, not a bug to report), within the pool's
+/// acquire timeout, and work again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_calls_answer_503_while_the_database_is_down() {
+    let options = Options {
+        proxy_database: true,
+        env: vec![("DATABASE_CONNECT_TIMEOUT_SECS".into(), "1".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_with(Variant::POSTGRES_MEMORY, options).await else { return };
+    let token = access(&register(&app, "outage@example.com").await);
+    let project = post_json(&app, "/api/v2/projects", serde_json::json!({"name": "Outage"}), Some(&token)).await;
+    let project: Value = project.json().await.unwrap();
+    let messages = format!("/api/v2/projects/{}/messages", project["id"].as_str().unwrap());
+    assert_eq!(get_with(&app, &messages, &token).await.status(), 200);
+
+    app.database_proxy.as_ref().unwrap().set_mode(ProxyMode::Refuse);
+    let started = Instant::now();
+    let res = get_with(&app, &messages, &token).await;
+    let elapsed = started.elapsed();
+    assert_eq!(res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()), Some("2".to_owned()));
+    assert_problem(res, 503, "service-unavailable").await;
+    assert!(elapsed < Duration::from_secs(4), "the 503 took {elapsed:?}");
+    let res = post_json(
+        &app,
+        "/api/v2/auth/register",
+        serde_json::json!({"email": "during@example.com", "password": PASSWORD, "name": "During"}),
+        None,
+    )
+    .await;
+    assert_problem(res, 503, "service-unavailable").await;
+
+    app.database_proxy.as_ref().unwrap().set_mode(ProxyMode::Forward);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get_with(&app, &messages, &token).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the API did not recover with the database");
+}

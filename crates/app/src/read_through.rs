@@ -12,7 +12,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<str>>>>;
+type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<StorageError>>>>;
 type Flights = Mutex<HashMap<String, (u64, Flight)>>;
 
 #[derive(Clone)]
@@ -64,8 +64,8 @@ impl ReadThrough {
                     // its entry behind; the task removes its own entry when done.
                     let task = tokio::spawn(async move {
                         let result = async {
-                            let value = load().await.map_err(|e| Arc::<str>::from(e.to_string()))?;
-                            let bytes = serde_json::to_vec(&value).map_err(|e| Arc::<str>::from(e.to_string()))?;
+                            let value = load().await.map_err(Arc::new)?;
+                            let bytes = serde_json::to_vec(&value).map_err(|e| Arc::new(StorageError::new(e)))?;
                             if let Err(err) = cache.set_versioned(&owned_key, version, &bytes, ttl).await {
                                 tracing::debug!(error = %err, "not cached");
                             }
@@ -81,13 +81,16 @@ impl ReadThrough {
                         result
                     });
                     let flight: Flight =
-                        async move { task.await.map_err(|e| Arc::<str>::from(e.to_string()))? }.boxed().shared();
+                        async move { task.await.map_err(|e| Arc::new(StorageError::new(e)))? }.boxed().shared();
                     flights.insert(flight_key.clone(), (id, flight.clone()));
                     flight
                 }
             }
         };
-        let bytes = flight.await.map_err(|e| StorageError::new(e.to_string()))?;
+        // Every waiter gets the flight's failure, of the same kind (unavailable or not).
+        let bytes = flight.await.map_err(|e| {
+            if e.is_unavailable() { StorageError::unavailable(e.to_string()) } else { StorageError::new(e.to_string()) }
+        })?;
         serde_json::from_slice(&bytes).map_err(StorageError::new)
     }
 
@@ -180,5 +183,28 @@ mod tests {
             assert_eq!(call.unwrap().unwrap(), 42);
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_waiter_sees_an_unavailable_store_as_unavailable() {
+        let reads = ReadThrough::new(Arc::new(AlwaysMiss));
+        let calls = (0..5).map(|_| {
+            let reads = reads.clone();
+            tokio::spawn(async move {
+                reads
+                    .get("s", "k", Duration::from_secs(60), || async {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Err::<u32, _>(StorageError::unavailable("pool timed out"))
+                    })
+                    .await
+            })
+        });
+        for call in futures_util::future::join_all(calls).await {
+            assert!(call.unwrap().unwrap_err().is_unavailable());
+        }
+        let fault = reads
+            .get("s", "other", Duration::from_secs(60), || async { Err::<u32, _>(StorageError::new("bad row")) })
+            .await;
+        assert!(!fault.unwrap_err().is_unavailable());
     }
 }

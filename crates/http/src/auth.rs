@@ -147,6 +147,10 @@ impl From<OAuthStartError> for ApiError {
             }]),
             OAuthStartError::Unavailable => {
                 Self::new(ErrorCode::ProviderUnavailable, "The sign-in provider cannot be reached; try again later.")
+                    .with_header(
+                        actix_web::http::header::RETRY_AFTER,
+                        actix_web::http::header::HeaderValue::from_static("5"),
+                    )
             }
             OAuthStartError::Internal(err) => Self::internal(err),
         }

@@ -11,6 +11,9 @@ use crate::context::{self, PROBLEM_JSON};
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What a 503 for an unavailable database asks clients to wait, in seconds.
+const UNAVAILABLE_RETRY_AFTER_SECS: &str = "2";
+
 /// An error on its way to the client: a stable code, a human detail, and for a
 /// 500 the internal cause, which is logged with the request id and never sent.
 pub struct ApiError {
@@ -28,11 +31,19 @@ impl ApiError {
     }
 
     /// A 500: the client learns only that something failed and the request id.
+    /// When the cause is the database being unavailable (unreachable, pool
+    /// exhausted, busy), a 503 `service-unavailable` with `Retry-After` instead:
+    /// not a bug to report, a moment to wait.
     #[must_use]
     pub fn internal(cause: impl Into<Cause>) -> Self {
-        let mut err =
-            Self::new(ErrorCode::Internal, "An unexpected error occurred. Quote the request_id when reporting it.");
-        err.cause = Some(cause.into());
+        let cause = cause.into();
+        let mut err = if devora_ports::StorageError::is_unavailable_in(cause.as_ref()) {
+            Self::new(ErrorCode::ServiceUnavailable, "The database is unavailable. Retry shortly.")
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_SECS))
+        } else {
+            Self::new(ErrorCode::Internal, "An unexpected error occurred. Quote the request_id when reporting it.")
+        };
+        err.cause = Some(cause);
         err
     }
 
@@ -65,8 +76,14 @@ impl ApiError {
     pub fn response(&self) -> HttpResponse {
         let ctx = context::current();
         let request_id = ctx.as_ref().map(|c| c.request_id.clone()).unwrap_or_default();
-        if let Some(cause) = &self.cause {
-            tracing::error!(request_id = %request_id, error = %ErrorChain(cause.as_ref()), "internal error");
+        match &self.cause {
+            Some(cause) if self.code == ErrorCode::ServiceUnavailable => {
+                tracing::warn!(request_id = %request_id, error = %ErrorChain(cause.as_ref()), "storage unavailable");
+            }
+            Some(cause) => {
+                tracing::error!(request_id = %request_id, error = %ErrorChain(cause.as_ref()), "internal error");
+            }
+            None => {}
         }
         let mut problem = Problem::new(self.code, self.detail.clone());
         problem.instance = ctx.map(|c| c.path).unwrap_or_default();

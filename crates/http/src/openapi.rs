@@ -75,6 +75,7 @@ impl Modify for BearerAuth {
 /// - every response carries `X-Request-Id`, and `RateLimit-Policy` / `RateLimit`
 ///   when limiting is on (every route belongs to a policy);
 /// - every operation can answer 429 `quota-exceeded` with `Retry-After`, and 500;
+///   one that uses the database, 503 `service-unavailable` with `Retry-After`;
 ///   one with query parameters can answer 400 for a query that cannot be read;
 /// - a cached read (one that documents 304) takes `If-None-Match` and answers with an `ETag`;
 /// - a creating POST that takes `Idempotency-Key` marks replays with
@@ -196,6 +197,16 @@ impl Modify for Conventions {
                 responses
                     .entry("500".to_owned())
                     .or_insert_with(|| problem("Unexpected error; only the `request_id` is disclosed").into());
+                // Everything but the service routes reads or writes the database.
+                let stored = !operation.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| t == "service"));
+                if stored {
+                    responses.entry("503".to_owned()).or_insert_with(|| {
+                        problem(
+                            "The database is unavailable (`service-unavailable`): retry after `Retry-After` seconds",
+                        )
+                        .into()
+                    });
+                }
                 let cached = responses.contains_key("304");
                 let parameters = operation.parameters.get_or_insert_with(Vec::new);
                 let query = parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
@@ -225,7 +236,7 @@ impl Modify for Conventions {
                 for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else { continue };
                     let mut names = vec![REQUEST_ID, RATE_LIMIT_POLICY, RATE_LIMIT];
-                    if status == "429" || (idempotent && status == "409") {
+                    if status == "429" || (stored && status == "503") || (idempotent && status == "409") {
                         names.push(RETRY_AFTER);
                     }
                     if cached && (status == "200" || status == "304") {

@@ -10,18 +10,11 @@ use devora_ports::{
     StorageError, UserRepository,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
 
 use crate::Database;
 use crate::entity::{login_codes, oauth_identities, oauth_pending, refresh_tokens, sessions, users};
-
-fn storage(err: DbErr) -> StorageError {
-    StorageError::new(err)
-}
-
-fn corrupt(what: &str) -> StorageError {
-    StorageError::new(format!("stored row is not valid: {what}"))
-}
+use crate::errors::{corrupt, storage};
 
 fn user_from_row(row: users::Model) -> Result<User, StorageError> {
     Ok(User {

@@ -4,6 +4,7 @@
 mod accounts;
 mod database;
 mod entity;
+mod errors;
 pub mod migration;
 mod projects;
 

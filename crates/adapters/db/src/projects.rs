@@ -18,14 +18,7 @@ use sea_orm::{
 
 use crate::Database;
 use crate::entity::{idempotency_keys, messages, project_files, projects, users};
-
-fn storage(err: DbErr) -> StorageError {
-    StorageError::new(err)
-}
-
-fn corrupt(what: &str) -> StorageError {
-    StorageError::new(format!("stored row is not valid: {what}"))
-}
+use crate::errors::{corrupt, storage};
 
 fn project_from_row(row: projects::Model) -> Result<Project, StorageError> {
     Ok(Project {

@@ -363,7 +363,7 @@ pub struct AuthorizeQuery {
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Provider not configured", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`redirect_to` not allowed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Provider unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider (`provider-unavailable`) or the database (`service-unavailable`) is unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn authorize(
