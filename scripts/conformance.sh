@@ -20,7 +20,12 @@ python3 -m venv "$work/venv"
 cargo build --quiet -p devora-server
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # The fuzzer sends thousands of requests from one address: rate limits off, plan limit high.
-RATE_LIMIT_ENABLED=false FREE_PLAN_MAX_PROJECTS=100000 PORT="$port" RUST_LOG=warn \
+# GitHub sign-in is configured so its authorize and callback routes answer for real
+# (authorize only builds the redirect; no request leaves the machine: the callback
+# never gets a valid state, and the provider's address is a closed local port).
+GITHUB_CLIENT_ID=conformance GITHUB_CLIENT_SECRET=conformance-secret \
+  GITHUB_OAUTH_BASE=http://127.0.0.1:9 GITHUB_API_BASE=http://127.0.0.1:9 \
+  RATE_LIMIT_ENABLED=false FREE_PLAN_MAX_PROJECTS=100000 PORT="$port" RUST_LOG=warn \
   DATABASE_URL="sqlite://$work/conformance.db?mode=rwc" \
   "${CARGO_TARGET_DIR:-target}/debug/devora-server" > "$work/server.log" 2>&1 &
 server_pid=$!

@@ -357,7 +357,7 @@ pub struct AuthorizeQuery {
 /// Start signing in with a provider: redirects the browser to it.
 #[utoipa::path(
     get, path = "/api/v2/auth/oauth/{provider}/authorize", tag = "auth", operation_id = "oauth_authorize",
-    params(("provider" = String, Path, description = "`google` or `github`"), AuthorizeQuery),
+    params(("provider" = String, Path, description = "`google` or `github`", example = "github"), AuthorizeQuery),
     responses(
         (status = 302, description = "To the provider's consent page (state, PKCE and nonce kept server-side)", headers(("Location" = String, description = "The provider's authorization URL"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
@@ -390,7 +390,7 @@ pub struct CallbackQuery {
 /// one-time login code for `POST /oauth/exchange`) or `?error=<code>`.
 #[utoipa::path(
     get, path = "/api/v2/auth/oauth/{provider}/callback", tag = "auth", operation_id = "oauth_callback",
-    params(("provider" = String, Path, description = "`google` or `github`"), CallbackQuery),
+    params(("provider" = String, Path, description = "`google` or `github`", example = "github"), CallbackQuery),
     responses(
         (status = 302, description = "To the web app, with `code` or `error`", headers(("Location" = String, description = "`redirect_to` with `?code=` or `?error=`"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
