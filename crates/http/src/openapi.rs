@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, derived from the handlers' `#[utoipa::path]`s and the DTOs.
 
 use devora_api_types::{ErrorCode, FieldError, Problem};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{auth, docs, projects, service};
@@ -93,7 +95,6 @@ impl Conventions {
     /// The reusable headers, under `components.headers`.
     fn headers() -> [(&'static str, utoipa::openapi::header::Header); 6] {
         use utoipa::openapi::header::HeaderBuilder;
-        use utoipa::openapi::{ObjectBuilder, Type};
         let string = |pattern: Option<&str>| ObjectBuilder::new().schema_type(Type::String).pattern(pattern).build();
         let header = |description: &str,
                       schema: utoipa::openapi::Object,
@@ -170,19 +171,6 @@ impl Conventions {
 
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
-
-        let header_ref = |name: &str| Ref::new(format!("#/components/headers/{name}"));
-        let problem = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/problem+json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
-                )
-                .build()
-        };
         let components = openapi.components.get_or_insert_with(Default::default);
         for (name, header) in Self::headers() {
             components.headers.insert(name.to_owned(), RefOr::T(header));
@@ -190,65 +178,71 @@ impl Modify for Conventions {
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
-                let responses = &mut operation.responses.responses;
-                responses.entry("429".to_owned()).or_insert_with(|| {
-                    problem("Rate limited (`quota-exceeded`): retry after `Retry-After` seconds").into()
-                });
-                responses
-                    .entry("500".to_owned())
-                    .or_insert_with(|| problem("Unexpected error; only the `request_id` is disclosed").into());
-                // Everything but the service routes reads or writes the database.
-                let stored = !operation.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| t == "service"));
-                if stored {
-                    responses.entry("503".to_owned()).or_insert_with(|| {
-                        problem(
-                            "The database is unavailable (`service-unavailable`): retry after `Retry-After` seconds",
-                        )
-                        .into()
-                    });
-                }
-                let cached = responses.contains_key("304");
-                let parameters = operation.parameters.get_or_insert_with(Vec::new);
-                let query = parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
-                if query {
-                    responses.entry("400".to_owned()).or_insert_with(|| {
-                        problem("Malformed query string, such as a repeated parameter (`malformed-request`)").into()
-                    });
-                }
-                let has_header = |parameters: &[RefOr<utoipa::openapi::path::Parameter>], name: &str| {
-                    parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case(name)))
-                };
-                let idempotent = has_header(parameters, "Idempotency-Key");
-                if cached && !has_header(parameters, "If-None-Match") {
-                    parameters.push(RefOr::T(
-                        ParameterBuilder::new()
-                            .name("If-None-Match")
-                            .parameter_in(ParameterIn::Header)
-                            .required(Required::False)
-                            .description(Some("An `ETag` from an earlier answer: 304 with no body if it still matches"))
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                            .build(),
-                    ));
-                }
-                if parameters.is_empty() {
-                    operation.parameters = None;
-                }
-                for (status, response) in responses.iter_mut() {
-                    let RefOr::T(response) = response else { continue };
-                    let mut names = vec![REQUEST_ID, RATE_LIMIT_POLICY, RATE_LIMIT];
-                    if status == "429" || (stored && status == "503") || (idempotent && status == "409") {
-                        names.push(RETRY_AFTER);
-                    }
-                    if cached && (status == "200" || status == "304") {
-                        names.push(ETAG);
-                    }
-                    if idempotent && status.starts_with('2') {
-                        names.push(REPLAYED);
-                    }
-                    for name in names {
-                        response.headers.entry(name.to_owned()).or_insert_with(|| RefOr::Ref(header_ref(name)));
-                    }
-                }
+                Self::apply(operation);
+            }
+        }
+    }
+}
+
+impl Conventions {
+    fn apply(operation: &mut Operation) {
+        let has_parameter = |operation: &Operation, matches: &dyn Fn(&Parameter) -> bool| {
+            operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if matches(p)))
+        };
+        // Everything but the service routes reads or writes the database.
+        let uses_database = !operation.tags.iter().flatten().any(|tag| tag == "service");
+        let has_query = has_parameter(operation, &|p| p.parameter_in == ParameterIn::Query);
+        let idempotent = has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("Idempotency-Key"));
+        let cached = operation.responses.responses.contains_key("304");
+        if cached && !has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("If-None-Match")) {
+            operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(
+                ParameterBuilder::new()
+                    .name("If-None-Match")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some("An `ETag` from an earlier answer: 304 with no body if it still matches"))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            ));
+        }
+
+        let responses = &mut operation.responses.responses;
+        let mut problem = |status: &str, description: &str| {
+            responses.entry(status.to_owned()).or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                    )
+                    .build()
+                    .into()
+            });
+        };
+        problem("429", "Rate limited (`quota-exceeded`): retry after `Retry-After` seconds");
+        problem("500", "Unexpected error; only the `request_id` is disclosed");
+        if uses_database {
+            problem("503", "The database is unavailable (`service-unavailable`): retry after `Retry-After` seconds");
+        }
+        if has_query {
+            problem("400", "Malformed query string, such as a repeated parameter (`malformed-request`)");
+        }
+
+        for (status, response) in responses.iter_mut() {
+            let RefOr::T(response) = response else { continue };
+            let mut names = vec![REQUEST_ID, RATE_LIMIT_POLICY, RATE_LIMIT];
+            if status == "429" || (uses_database && status == "503") || (idempotent && status == "409") {
+                names.push(RETRY_AFTER);
+            }
+            if cached && (status == "200" || status == "304") {
+                names.push(ETAG);
+            }
+            if idempotent && status.starts_with('2') {
+                names.push(REPLAYED);
+            }
+            for name in names {
+                let reference = Ref::new(format!("#/components/headers/{name}"));
+                response.headers.entry(name.to_owned()).or_insert_with(|| RefOr::Ref(reference));
             }
         }
     }
