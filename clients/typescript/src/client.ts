@@ -244,6 +244,11 @@ export class DevoraClient {
     return (await res.json()) as T;
   }
 
+  async #text(call: Call): Promise<string> {
+    const res = await this.#call(call);
+    return res.text();
+  }
+
   async #empty(call: Call): Promise<void> {
     await this.#call(call);
   }
@@ -257,18 +262,12 @@ export class DevoraClient {
       return (await res.json()) as Readiness;
     },
     /** Prometheus text exposition. */
-    metrics: async (): Promise<string> => {
-      const res = await this.#call({ method: "GET", path: "/metrics", authenticated: false });
-      return res.text();
-    },
+    metrics: (): Promise<string> => this.#text({ method: "GET", path: "/metrics", authenticated: false }),
     /** The OpenAPI 3.1 document, as JSON. */
     openapi: (): Promise<Record<string, unknown>> =>
       this.#json({ method: "GET", path: "/openapi.json", authenticated: false }),
     /** The OpenAPI 3.1 document, as YAML text. */
-    openapiYaml: async (): Promise<string> => {
-      const res = await this.#call({ method: "GET", path: "/openapi.yaml", authenticated: false });
-      return res.text();
-    },
+    openapiYaml: (): Promise<string> => this.#text({ method: "GET", path: "/openapi.yaml", authenticated: false }),
   };
 
   readonly auth = {
