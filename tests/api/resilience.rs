@@ -137,3 +137,47 @@ async fn api_calls_answer_503_while_the_database_is_down() {
     }
     assert_eq!(status, 200, "the API did not recover with the database");
 }
+
+/// A statement stuck behind a lock is cancelled by Postgres after
+/// `DATABASE_STATEMENT_TIMEOUT_MS` and answered 503, instead of holding its pooled
+/// connection (and its client) for as long as the lock lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_stuck_behind_a_lock_is_cancelled_with_a_503() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let options = Options { env: vec![("DATABASE_STATEMENT_TIMEOUT_MS".into(), "300".into())], ..Options::default() };
+    let Some(app) = TestApp::spawn_with(Variant::POSTGRES_MEMORY, options).await else { return };
+    let token = access(&register(&app, "locked@example.com").await);
+    let project = post_json(&app, "/api/v2/projects", serde_json::json!({"name": "Locked"}), Some(&token)).await;
+    let project: Value = project.json().await.unwrap();
+    let id = project["id"].as_str().unwrap().to_owned();
+    let patch = |name: &'static str| {
+        let (app, token, id) = (&app, &token, &id);
+        async move {
+            app.client
+                .patch(app.url(&format!("/api/v2/projects/{id}")))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "name": name }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Another client holds the project's row lock.
+    let db = sea_orm::Database::connect(app.database_url.clone().unwrap()).await.unwrap();
+    let holder = db.begin().await.unwrap();
+    holder.execute_unprepared(&format!("SELECT id FROM projects WHERE id = '{id}' FOR UPDATE")).await.unwrap();
+    let started = Instant::now();
+    let res = patch("Renamed").await;
+    let elapsed = started.elapsed();
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 503, "service-unavailable").await;
+    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "cancelled after {elapsed:?}");
+
+    holder.rollback().await.unwrap();
+    let res = patch("Renamed").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["name"], "Renamed");
+}

@@ -34,6 +34,7 @@ pub struct DatabaseSettings {
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
     pub sqlite_busy_timeout: Duration,
+    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -321,6 +322,12 @@ impl Settings {
             connect_timeout: Duration::from_secs(r.number("DATABASE_CONNECT_TIMEOUT_SECS", 5u64, 1, 300)),
             idle_timeout: Duration::from_secs(r.number("DATABASE_IDLE_TIMEOUT_SECS", 300u64, 1, 86_400)),
             sqlite_busy_timeout: Duration::from_millis(r.number("SQLITE_BUSY_TIMEOUT_MS", 5_000u64, 0, 600_000)),
+            statement_timeout: Duration::from_millis(r.number(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                10_000u64,
+                100,
+                3_600_000,
+            )),
         };
 
         let redis = r.get("REDIS_URL").map(|url| {

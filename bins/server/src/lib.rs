@@ -96,6 +96,7 @@ fn db_config(settings: &Settings) -> DbConfig {
         connect_timeout: db.connect_timeout,
         idle_timeout: db.idle_timeout,
         sqlite_busy_timeout: db.sqlite_busy_timeout,
+        statement_timeout: db.statement_timeout,
     }
 }
 

@@ -19,6 +19,10 @@ pub struct DbConfig {
     pub idle_timeout: Duration,
     /// How long SQLite waits on a locked database before giving up.
     pub sqlite_busy_timeout: Duration,
+    /// Postgres cancels a statement (a slow query, a lock wait) after this long,
+    /// so one stuck statement cannot hold a pooled connection indefinitely.
+    /// Migrations are exempt.
+    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,8 @@ impl Database {
                 .busy_timeout(busy)
                 .foreign_keys(true)
         });
+        let statement_timeout = format!("{}ms", config.statement_timeout.as_millis());
+        options.map_sqlx_postgres_opts(move |opts| opts.options([("statement_timeout", statement_timeout.as_str())]));
         let conn = sea_orm::Database::connect(options).await.map_err(DbError::Connect)?;
         Ok(Self { conn, backend })
     }
@@ -106,6 +112,8 @@ impl Database {
             Backend::Sqlite => Migrator::up(&self.conn, None).await.map_err(DbError::Migrate),
             Backend::Postgres => {
                 let txn = self.conn.begin().await.map_err(DbError::Migrate)?;
+                // A migration may legitimately run longer than a request's statement.
+                txn.execute_unprepared("SET LOCAL statement_timeout = 0").await.map_err(DbError::Migrate)?;
                 txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
                     .await
                     .map_err(DbError::Migrate)?;

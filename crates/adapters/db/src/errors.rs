@@ -15,7 +15,8 @@ pub(crate) fn corrupt(what: &str) -> StorageError {
 
 /// Unreachable, pool exhausted or closed, or refusing work for now: SQLite busy
 /// or locked past the busy timeout; Postgres connection exceptions (08), lack of
-/// resources (53) and shutdowns (57P01..57P03).
+/// resources (53), a statement cancelled by `statement_timeout` (57014) and
+/// shutdowns (57P01..57P03).
 fn unavailable(err: &DbErr) -> bool {
     let sqlx_err = match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
@@ -29,7 +30,7 @@ fn unavailable(err: &DbErr) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517" | "57P01" | "57P02" | "57P03")
+            matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517" | "57014" | "57P01" | "57P02" | "57P03")
                 || code.starts_with("08")
                 || code.starts_with("53")
         }),
