@@ -125,6 +125,26 @@ async fn cors_allows_the_frontend_origin_only() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
     assert_problem(refused, 400, "malformed-request").await;
 
+    // Browser code can read every response header the OpenAPI document describes.
+    let res = app.client.get(app.url("/api/v2")).header("origin", "http://localhost:5173").send().await.unwrap();
+    let exposed = res.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    let exposed: Vec<&str> = exposed.split(',').map(str::trim).collect();
+    let doc = serde_json::to_value(devora_http::openapi_document()).unwrap();
+    let mut documented: Vec<String> = doc["components"]["headers"].as_object().unwrap().keys().cloned().collect();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                documented.extend(response["headers"].as_object().into_iter().flat_map(|h| h.keys().cloned()));
+            }
+        }
+    }
+    for name in documented {
+        assert!(
+            exposed.contains(&name.to_ascii_lowercase().as_str()),
+            "{name} is not exposed to browsers: {exposed:?}"
+        );
+    }
+
     // A simple request from an unknown origin is served without CORS headers.
     let res = app.client.get(app.url("/api/v2")).header("origin", "https://evil.example").send().await.unwrap();
     assert_eq!(res.status(), 200);

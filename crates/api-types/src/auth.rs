@@ -174,7 +174,9 @@ pub struct SessionDto {
     pub last_used_at: DateTime<Utc>,
     #[ts(type = "string")]
     pub expires_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
     /// The session of the token making this request.
     pub current: bool,
@@ -196,6 +198,7 @@ pub struct SessionDto {
 pub struct SessionList {
     pub items: Vec<SessionDto>,
     /// Always null: a user's sessions fit in one page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -60,11 +60,11 @@ pub struct UpdateProjectRequest {
     pub name: Option<String>,
     /// Up to 2,000 characters; `null` clears it.
     #[serde(default, with = "double_option")]
-    #[ts(optional, as = "Option<String>")]
+    #[ts(optional = nullable, as = "Option<String>")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, with = "double_option")]
-    #[ts(optional, as = "Option<FrameworkDto>")]
+    #[ts(optional = nullable, as = "Option<FrameworkDto>")]
     #[schema(value_type = Option<FrameworkDto>)]
     pub framework: Option<Option<FrameworkDto>>,
 }
@@ -97,7 +97,9 @@ mod double_option {
 pub struct ProjectDto {
     pub id: Uuid,
     pub name: String,
+    #[schema(required = true)]
     pub description: Option<String>,
+    #[schema(required = true)]
     pub framework: Option<FrameworkDto>,
     #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
@@ -121,6 +123,7 @@ pub struct ProjectDto {
 pub struct ProjectPage {
     pub items: Vec<ProjectDto>,
     /// Pass as `?cursor=` for the next page; null on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -214,5 +217,7 @@ pub struct MessageDto {
 }))]
 pub struct MessagePage {
     pub items: Vec<MessageDto>,
+    /// Pass as `?cursor=` for the next page; null on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }

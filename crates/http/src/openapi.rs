@@ -3,7 +3,7 @@
 use devora_api_types::{ErrorCode, FieldError, Problem};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{auth, docs, projects, service};
@@ -80,9 +80,14 @@ impl Modify for BearerAuth {
 ///   one that uses the database, 503 `service-unavailable` with `Retry-After`;
 ///   one with query parameters can answer 400 for a query that cannot be read;
 /// - a cached read (one that documents 304) takes `If-None-Match` and answers with an `ETag`;
-/// - a creating POST that takes `Idempotency-Key` marks replays with
-///   `Idempotent-Replayed` and asks a concurrent duplicate to come back after `Retry-After`.
+/// - a creating POST that takes `Idempotency-Key` (1..255 visible ASCII characters)
+///   marks replays with `Idempotent-Replayed` and asks a concurrent duplicate to
+///   come back after `Retry-After`;
+/// - a signed-in operation's 401 names the scheme in `WWW-Authenticate`;
+/// - binary bodies are strings of bytes (`contentMediaType`).
 struct Conventions;
+
+const OCTET_STREAM: &str = "application/octet-stream";
 
 const REQUEST_ID: &str = "X-Request-Id";
 const RATE_LIMIT_POLICY: &str = "RateLimit-Policy";
@@ -90,10 +95,11 @@ const RATE_LIMIT: &str = "RateLimit";
 const RETRY_AFTER: &str = "Retry-After";
 const ETAG: &str = "ETag";
 const REPLAYED: &str = "Idempotent-Replayed";
+const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
 
 impl Conventions {
     /// The reusable headers, under `components.headers`.
-    fn headers() -> [(&'static str, utoipa::openapi::header::Header); 6] {
+    fn headers() -> [(&'static str, utoipa::openapi::header::Header); 7] {
         use utoipa::openapi::header::HeaderBuilder;
         let string = |pattern: Option<&str>| ObjectBuilder::new().schema_type(Type::String).pattern(pattern).build();
         let header = |description: &str,
@@ -157,6 +163,15 @@ impl Conventions {
                 ),
             ),
             (
+                WWW_AUTHENTICATE,
+                header(
+                    "The scheme to authenticate with, on a 401 for a missing, invalid, expired or revoked access token.",
+                    string(None),
+                    "Bearer realm=\"devora\"".into(),
+                    false,
+                ),
+            ),
+            (
                 REPLAYED,
                 header(
                     "`true` when this is the stored first response to the same `Idempotency-Key` and body.",
@@ -193,6 +208,38 @@ impl Conventions {
         let uses_database = !operation.tags.iter().flatten().any(|tag| tag == "service");
         let has_query = has_parameter(operation, &|p| p.parameter_in == ParameterIn::Query);
         let idempotent = has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("Idempotency-Key"));
+        let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if let RefOr::T(p) = parameter
+                && p.name.eq_ignore_ascii_case("Idempotency-Key")
+            {
+                p.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some("^[!-~]+$"))
+                        .examples(["5f0c6a8e-2d1b-4c7e-9a3f-8b2d1e0c4a6f"])
+                        .into(),
+                );
+            }
+        }
+        // Binary bodies are bytes, not the array of integers `Vec<u8>` is described as.
+        let bytes = || -> RefOr<Schema> {
+            ObjectBuilder::new().schema_type(Type::String).content_media_type("application/octet-stream").into()
+        };
+        if let Some(RefOr::T(body)) = operation.request_body.as_mut()
+            && let Some(RefOr::T(content)) = body.content.get_mut(OCTET_STREAM)
+        {
+            content.schema = Some(bytes());
+        }
+        for response in operation.responses.responses.values_mut() {
+            if let RefOr::T(response) = response
+                && let Some(RefOr::T(content)) = response.content.get_mut(OCTET_STREAM)
+            {
+                content.schema = Some(bytes());
+            }
+        }
         let cached = operation.responses.responses.contains_key("304");
         if cached && !has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("If-None-Match")) {
             operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(
@@ -239,6 +286,9 @@ impl Conventions {
             }
             if idempotent && status.starts_with('2') {
                 names.push(REPLAYED);
+            }
+            if secured && status == "401" {
+                names.push(WWW_AUTHENTICATE);
             }
             for name in names {
                 let reference = Ref::new(format!("#/components/headers/{name}"));

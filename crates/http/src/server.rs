@@ -29,6 +29,9 @@ fn cors(config: &HttpConfig) -> Cors {
             header::RETRY_AFTER,
             header::ETAG,
             header::LOCATION,
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("x-content-sha256"),
         ])
         .max_age(3600)
         // A request from an unlisted origin is served without CORS headers (the

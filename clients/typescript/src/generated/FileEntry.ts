@@ -8,7 +8,7 @@ path: string,
 /**
  * Bytes.
  */
-size: bigint, 
+size: number, 
 /**
  * Hex SHA-256 of the content.
  */

@@ -11,4 +11,4 @@ token_type: string,
 /**
  * Seconds until the access token expires.
  */
-expires_in: bigint, };
+expires_in: number, };

@@ -341,13 +341,33 @@ pub async fn list_files(
     json_with_etag(&req, &FileList { items: files.iter().map(file_entry).collect() })
 }
 
+/// `{id}` and `{path}` of the file routes, for the OpenAPI document (the
+/// handlers take them as text and parse them, answering 404 and 422).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct FileRoute {
+    /// Project id
+    id: uuid::Uuid,
+    /// Relative file path, `/`-separated: no `.` or `..` segments, no leading `/`, no
+    /// backslashes, control or invisible (bidirectional, zero-width) characters; at
+    /// most 512 bytes once empty segments are dropped, 255 bytes a segment, 16 levels.
+    #[param(
+        pattern = r"^[^/\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff][^\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$",
+        max_length = 512
+    )]
+    path: String,
+}
+
 /// A file's content, as stored (binary-safe).
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "read_file", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(FileRoute),
     responses(
-        (status = 200, description = "The content; `ETag` is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 200, description = "The content; `ETag` is its SHA-256", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("X-Content-SHA256" = String, description = "Hex SHA-256 of the content"))),
+        (status = 304, description = "Not modified (`If-None-Match`)",
+            headers(("X-Content-SHA256" = String, description = "Hex SHA-256 of the content"))),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours, or no such file", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path", body = Problem, content_type = "application/problem+json"),
@@ -378,11 +398,12 @@ pub async fn read_file(
 /// Create or replace a file. The body is the raw content (any type, binary-safe).
 #[utoipa::path(
     put, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "put_file", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path: no `..`, no leading `/`, no backslashes or control characters, at most 512 bytes and 16 levels", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(FileRoute),
     request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream", description = "The file's content; empty for an empty file"),
     responses(
         (status = 200, description = "Replaced", body = FileEntry),
         (status = 201, description = "Created", body = FileEntry),
+        (status = 400, description = "The body could not be read (the upload broke off)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The path is already a directory, or one of its directories is a file", body = Problem, content_type = "application/problem+json"),
@@ -417,7 +438,7 @@ pub async fn put_file(
 /// Delete a file.
 #[utoipa::path(
     delete, path = "/api/v2/projects/{id}/files/{path}", tag = "projects", operation_id = "delete_file", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Project id"), ("path" = String, Path, description = "Relative file path", pattern = r"^[^/\\\x00-\x1f\x7f][^\\\x00-\x1f\x7f]*$", max_length = 512)),
+    params(FileRoute),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),

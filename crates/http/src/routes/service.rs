@@ -104,7 +104,7 @@ fn check(report: &ComponentReport) -> ComponentCheck {
     path = "/metrics",
     tag = "service",
     operation_id = "metrics",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String))
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String))
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for hook in &state.scrape_hooks {
