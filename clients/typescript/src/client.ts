@@ -19,7 +19,7 @@ import type {
   UpdateMeRequest,
   UpdateProjectRequest,
   UserDto,
-} from "./generated/index";
+} from "./generated/index.js";
 import { ApiError, isProblem } from "./errors.js";
 
 /** Where the client keeps the signed-in user's tokens. */
@@ -94,6 +94,15 @@ function filePath(path: string): string {
   return segments.map(encodeURIComponent).join("/");
 }
 
+/** `Retry-After` in seconds: delay-seconds, or an HTTP date from now. */
+function retryAfter(res: Response): number | null {
+  const value = res.headers.get("retry-after")?.trim();
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number.parseInt(value, 10);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
 /**
  * Which client method calls each operation of the OpenAPI document, by
  * `operationId`. The client's tests fail when the served document has an
@@ -145,6 +154,8 @@ export class DevoraClient {
   readonly #fetch: typeof fetch;
   readonly #onSessionEnded: (() => void) | undefined;
   #refreshing: Promise<boolean> | null = null;
+  /** Counts sign-ins, so a sign-out can tell whether another sign-in replaced its session. */
+  #signIns = 0;
 
   constructor(options: ClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -182,13 +193,14 @@ export class DevoraClient {
     } catch {
       // Not JSON: keep the status line.
     }
-    const retryAfter = Number.parseInt(res.headers.get("retry-after") ?? "", 10);
-    throw new ApiError(
-      res.status,
-      problem,
-      `${res.status} ${res.statusText}`,
-      Number.isFinite(retryAfter) ? retryAfter : null,
-    );
+    throw new ApiError(res.status, problem, `${res.status} ${res.statusText}`, retryAfter(res));
+  }
+
+  /** Signed in (register, login, OAuth exchange): these tokens replace any others. */
+  #signedIn(signedIn: AuthResponse): AuthResponse {
+    this.#signIns++;
+    this.#tokens.set(signedIn.tokens);
+    return signedIn;
   }
 
   /** The session is over for good (revoked, or its refresh refused): forget it and say so. */
@@ -197,7 +209,13 @@ export class DevoraClient {
     this.#onSessionEnded?.();
   }
 
-  /** One refresh at a time, shared by every caller that needs it. */
+  /**
+   * One refresh at a time, shared by every caller that needs it. Resolves with
+   * whether there are tokens to retry with: false once the session has ended
+   * (the refresh token was refused). A failure that says nothing about the
+   * session (rate limited, server unavailable, network) rejects and keeps the
+   * tokens. Tokens that changed meanwhile (a sign-in, a sign-out) are left alone.
+   */
   async refreshTokens(): Promise<boolean> {
     this.#refreshing ??= (async () => {
       const current = this.#tokens.get();
@@ -206,13 +224,16 @@ export class DevoraClient {
         { method: "POST", path: "/api/v2/auth/refresh", json: { refresh_token: current.refresh_token } },
         null,
       );
-      if (!res.ok) {
-        this.#endSession();
-        return false;
+      const unchanged = this.#tokens.get()?.refresh_token === current.refresh_token;
+      if (res.ok) {
+        const refreshed = (await res.json()) as AuthResponse;
+        if (unchanged) this.#tokens.set(refreshed.tokens);
+        return this.#tokens.get() !== null;
       }
-      const signedIn = (await res.json()) as AuthResponse;
-      this.#tokens.set(signedIn.tokens);
-      return true;
+      if (res.status !== 401 && res.status !== 403) return this.#fail(res);
+      if (!unchanged) return this.#tokens.get() !== null;
+      this.#endSession();
+      return false;
     })().finally(() => {
       this.#refreshing = null;
     });
@@ -224,11 +245,12 @@ export class DevoraClient {
     const token = authenticated ? (this.#tokens.get()?.access_token ?? null) : null;
     const res = await this.#send(call, token);
     if (res.status !== 401 || !authenticated || !this.#tokens.get()) {
-      return res.ok || res.status === 304 ? res : this.#fail(res);
+      return res.ok ? res : this.#fail(res);
     }
     const problem: unknown = await res.clone().json().catch(() => null);
     if (isProblem(problem) && problem.code === "session-revoked") {
-      this.#endSession();
+      // Only if it is still this session: a sign-in may have replaced it meanwhile.
+      if (this.#tokens.get()?.access_token === token) this.#endSession();
       return this.#fail(res);
     }
     if (!isProblem(problem) || !REFRESHABLE.has(problem.code)) return this.#fail(res);
@@ -259,6 +281,7 @@ export class DevoraClient {
     /** Resolves with the report whether the node is ready (200) or not (503). */
     ready: async (): Promise<Readiness> => {
       const res = await this.#send({ method: "GET", path: "/health/ready" }, null);
+      if (res.status !== 200 && res.status !== 503) return this.#fail(res);
       return (await res.json()) as Readiness;
     },
     /** Prometheus text exposition. */
@@ -272,37 +295,46 @@ export class DevoraClient {
 
   readonly auth = {
     register: async (request: RegisterRequest): Promise<AuthResponse> => {
-      const signedIn = await this.#json<AuthResponse>({
-        method: "POST",
-        path: "/api/v2/auth/register",
-        json: request,
-        authenticated: false,
-      });
-      this.#tokens.set(signedIn.tokens);
-      return signedIn;
+      return this.#signedIn(
+        await this.#json<AuthResponse>({
+          method: "POST",
+          path: "/api/v2/auth/register",
+          json: request,
+          authenticated: false,
+        }),
+      );
     },
     login: async (request: LoginRequest): Promise<AuthResponse> => {
-      const signedIn = await this.#json<AuthResponse>({
-        method: "POST",
-        path: "/api/v2/auth/login",
-        json: request,
-        authenticated: false,
-      });
-      this.#tokens.set(signedIn.tokens);
-      return signedIn;
+      return this.#signedIn(
+        await this.#json<AuthResponse>({
+          method: "POST",
+          path: "/api/v2/auth/login",
+          json: request,
+          authenticated: false,
+        }),
+      );
     },
-    /** Ends this session on the server and forgets the tokens. */
+    /**
+     * Ends this session on the server, then forgets the tokens. When the server
+     * could not be told (network, 429, 5xx), the call rejects and the tokens stay,
+     * so signing out can be retried; the tokens are forgotten in every other case.
+     */
     logout: async (): Promise<void> => {
       const current = this.#tokens.get();
-      this.#tokens.set(null);
-      if (current) {
+      if (!current) return;
+      const signIns = this.#signIns;
+      try {
         await this.#empty({
           method: "POST",
           path: "/api/v2/auth/logout",
           json: { refresh_token: current.refresh_token },
           authenticated: false,
         });
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status === 429 || err.status >= 500) throw err;
       }
+      // Unless another sign-in replaced this session meanwhile.
+      if (this.#signIns === signIns) this.#tokens.set(null);
     },
     me: (): Promise<UserDto> => this.#json({ method: "GET", path: "/api/v2/auth/me" }),
     updateMe: (request: UpdateMeRequest): Promise<UserDto> =>
@@ -319,14 +351,14 @@ export class DevoraClient {
       `${this.#baseUrl}/api/v2/auth/oauth/${encodeURIComponent(provider)}/authorize${query({ redirect_to: redirectTo })}`,
     /** Trades the one-time `?code=` the OAuth callback sent the browser back with. */
     exchange: async (code: string): Promise<AuthResponse> => {
-      const signedIn = await this.#json<AuthResponse>({
-        method: "POST",
-        path: "/api/v2/auth/oauth/exchange",
-        json: { code },
-        authenticated: false,
-      });
-      this.#tokens.set(signedIn.tokens);
-      return signedIn;
+      return this.#signedIn(
+        await this.#json<AuthResponse>({
+          method: "POST",
+          path: "/api/v2/auth/oauth/exchange",
+          json: { code },
+          authenticated: false,
+        }),
+      );
     },
   };
 

@@ -1,4 +1,4 @@
-import type { ErrorCode, Problem } from "./generated/index";
+import type { ErrorCode, Problem } from "./generated/index.js";
 
 /** A failed call: the server's problem document when it sent one. */
 export class ApiError extends Error {

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { ApiError, DevoraClient, MemoryTokenStore, OPERATIONS } from "../dist/in
 
 const here = dirname(fileURLToPath(import.meta.url));
 const binary = process.env.DEVORA_SERVER_BIN ?? resolve(here, "../../../target/debug/devora-server");
+const SECRET = "client-test-secret-client-test-secret";
 const servers = [];
 let dir;
 let baseUrl;
@@ -38,7 +40,7 @@ async function startServer(name, env = {}) {
       ...process.env,
       PORT: String(port),
       DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}?mode=rwc`,
-      JWT_SECRET: "client-test-secret-client-test-secret",
+      JWT_SECRET: SECRET,
       RATE_LIMIT_AUTH: "1000/min",
       RATE_LIMIT_LOGIN: "1000/min",
       RATE_LIMIT_LOGIN_IP: "1000/min",
@@ -94,9 +96,13 @@ test("register, me, update, sessions, logout", async () => {
   const sessions = await client.auth.sessions();
   assert.equal(sessions.items.length, 1);
   assert.equal(sessions.items[0].current, true);
+  const { access_token: spent } = client.tokens.get();
   await client.auth.logout();
   assert.equal(client.tokens.get(), null);
-  await assert.rejects(client.auth.me(), (err) => err instanceof ApiError && err.status === 401);
+  // The server ended the session: its access token no longer works.
+  const res = await fetch(`${baseUrl}/api/v2/auth/me`, { headers: { authorization: `Bearer ${spent}` } });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).code, "session-revoked");
 });
 
 test("problems become ApiErrors with their code and request id", async () => {
@@ -142,20 +148,97 @@ test("projects, files and messages round-trip", async () => {
   await assert.rejects(client.projects.get(project.id), (err) => err instanceof ApiError && err.code === "not-found");
 });
 
+/** The same access token, expired: re-signed with the server's secret, `exp` in the past. */
+function expired(accessToken) {
+  const [header, payload] = accessToken.split(".");
+  const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
+  const now = Math.floor(Date.now() / 1000);
+  const body = Buffer.from(JSON.stringify({ ...claims, iat: now - 1000, exp: now - 300 })).toString("base64url");
+  const signature = createHmac("sha256", SECRET).update(`${header}.${body}`).digest("base64url");
+  return `${header}.${body}.${signature}`;
+}
+
+/** A fetch that holds back refresh responses until `release()`. */
+function holdingRefreshes() {
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  let refreshes = 0;
+  const hold = async (url, init) => {
+    if (!String(url).endsWith("/api/v2/auth/refresh")) return fetch(url, init);
+    refreshes++;
+    const res = await fetch(url, init);
+    await gate;
+    return res;
+  };
+  const started = async () => {
+    while (refreshes === 0) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { fetch: hold, release, started };
+}
+
 test("an expired access token is refreshed once for many concurrent calls", async () => {
   let refreshes = 0;
-  const counting = (url, init) => {
+  const codes = [];
+  const counting = async (url, init) => {
     if (String(url).endsWith("/api/v2/auth/refresh")) refreshes++;
-    return fetch(url, init);
+    const res = await fetch(url, init);
+    if (res.status === 401) codes.push((await res.clone().json()).code);
+    return res;
   };
   const { client } = await signedIn(counting);
   const tokens = client.tokens.get();
-  // Spoil the access token, as its expiry would.
-  client.tokens.set({ ...tokens, access_token: "expired.access.token" });
+  client.tokens.set({ ...tokens, access_token: expired(tokens.access_token) });
   const results = await Promise.all(Array.from({ length: 6 }, () => client.auth.me()));
   assert.equal(results.length, 6);
+  assert.ok(codes.length > 0 && codes.every((c) => c === "token-expired"), `the server said ${codes}`);
   assert.equal(refreshes, 1, "one refresh for every concurrent caller");
   assert.notEqual(client.tokens.get().refresh_token, tokens.refresh_token, "the refresh token rotated");
+});
+
+test("a refresh refused for a reason that is not the session keeps the session", async () => {
+  const busy = await startServer("busy", { RATE_LIMIT_WRITES: "1/min" });
+  let ended = false;
+  const client = new DevoraClient({ baseUrl: busy, onSessionEnded: () => (ended = true) });
+  await client.auth.register({ email: email(), password, name: "Busy" });
+  const spoil = () => client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
+  spoil();
+  await client.auth.me(); // the one refresh the `writes` quota allows
+  spoil();
+  const before = client.tokens.get();
+  const refused = await failure(client.auth.me());
+  assert.deepEqual([refused.status, refused.code], [429, "quota-exceeded"]);
+  assert.ok(refused.error.retryAfter >= 1);
+  assert.equal(ended, false, "a rate-limited refresh does not end the session");
+  assert.deepEqual(client.tokens.get(), before, "and keeps the tokens for a later try");
+});
+
+test("signing in while a refresh is in flight keeps the new sign-in", async () => {
+  const held = holdingRefreshes();
+  const { client } = await signedIn(held.fetch);
+  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
+  const pending = client.auth.me();
+  await held.started();
+  const other = email();
+  await new DevoraClient({ baseUrl }).auth.register({ email: other, password, name: "Other" });
+  const fresh = await client.auth.login({ email: other, password });
+  held.release();
+  assert.equal((await pending).email, other, "the retried call runs as the account signed in now");
+  assert.deepEqual(client.tokens.get(), fresh.tokens, "the late refresh did not overwrite the new tokens");
+});
+
+test("signing out while a refresh is in flight stays signed out", async () => {
+  const held = holdingRefreshes();
+  let ended = 0;
+  const client = new DevoraClient({ baseUrl, fetch: held.fetch, onSessionEnded: () => ended++ });
+  await client.auth.register({ email: email(), password, name: "Leaving" });
+  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
+  const pending = client.auth.me();
+  await held.started();
+  await client.auth.logout();
+  held.release();
+  assert.equal((await failure(pending)).status, 401);
+  assert.equal(client.tokens.get(), null, "the late refresh did not bring the tokens back");
+  assert.equal(ended, 0, "signing out is not a session that ended on its own");
 });
 
 test("a session that cannot be refreshed ends", async () => {
