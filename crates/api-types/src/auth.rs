@@ -17,7 +17,7 @@ pub struct RegisterRequest {
     /// 8..128 characters, not among common passwords.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// 1..100 characters, not only spaces.
+    /// 1..100 characters once surrounding spaces are trimmed; no control characters.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
@@ -44,7 +44,7 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada King"}))]
 pub struct UpdateMeRequest {
-    /// 1..100 characters, not only spaces.
+    /// 1..100 characters once surrounding spaces are trimmed; no control characters.
     #[serde(default)]
     #[ts(optional)]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]

@@ -34,10 +34,10 @@ pub enum FrameworkDto {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Recipe box", "description": "Save and share recipes", "framework": "nextjs"}))]
 pub struct CreateProjectRequest {
-    /// 1..100 characters, trimmed, not only spaces.
+    /// 1..100 characters once surrounding spaces are trimmed; no control characters.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    /// Up to 2,000 characters.
+    /// Up to 2,000 characters once trimmed; no control characters but tabs and line breaks.
     #[serde(default)]
     #[ts(optional)]
     #[schema(max_length = 2000)]
@@ -53,12 +53,13 @@ pub struct CreateProjectRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Recipe box 2", "description": null}))]
 pub struct UpdateProjectRequest {
-    /// 1..100 characters, trimmed, not only spaces.
+    /// 1..100 characters once surrounding spaces are trimmed; no control characters.
     #[serde(default)]
     #[ts(optional)]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    /// Up to 2,000 characters; `null` clears it.
+    /// Up to 2,000 characters once trimmed; no control characters but tabs and line
+    /// breaks; `null` or an empty text clears it.
     #[serde(default, with = "double_option")]
     #[ts(optional = nullable, as = "Option<String>")]
     #[schema(value_type = Option<String>, max_length = 2000)]
@@ -175,7 +176,7 @@ pub struct CreateMessageRequest {
     #[schema(schema_with = user_role_only)]
     #[ts(type = "\"user\"")]
     pub role: MessageRoleDto,
-    /// 1..32,000 characters, not only spaces.
+    /// 1..32,000 characters, not only spaces; no NUL characters.
     #[schema(min_length = 1, max_length = 32000, pattern = r"\S")]
     pub content: String,
 }

@@ -9,6 +9,6 @@ export type CreateMessageRequest = {
  */
 role: "user", 
 /**
- * 1..32,000 characters, not only spaces.
+ * 1..32,000 characters, not only spaces; no NUL characters.
  */
 content: string, };

@@ -6,10 +6,10 @@ import type { FrameworkDto } from "./FrameworkDto.js";
  */
 export type CreateProjectRequest = { 
 /**
- * 1..100 characters, trimmed, not only spaces.
+ * 1..100 characters once surrounding spaces are trimmed; no control characters.
  */
 name: string, 
 /**
- * Up to 2,000 characters.
+ * Up to 2,000 characters once trimmed; no control characters but tabs and line breaks.
  */
 description?: string, framework?: FrameworkDto, };

@@ -13,6 +13,6 @@ email: string,
  */
 password: string, 
 /**
- * 1..100 characters, not only spaces.
+ * 1..100 characters once surrounding spaces are trimmed; no control characters.
  */
 name: string, };

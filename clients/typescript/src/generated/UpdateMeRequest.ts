@@ -5,6 +5,6 @@
  */
 export type UpdateMeRequest = { 
 /**
- * 1..100 characters, not only spaces.
+ * 1..100 characters once surrounding spaces are trimmed; no control characters.
  */
 name?: string, };

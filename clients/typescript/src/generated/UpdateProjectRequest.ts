@@ -7,10 +7,11 @@ import type { FrameworkDto } from "./FrameworkDto.js";
  */
 export type UpdateProjectRequest = { 
 /**
- * 1..100 characters, trimmed, not only spaces.
+ * 1..100 characters once surrounding spaces are trimmed; no control characters.
  */
 name?: string, 
 /**
- * Up to 2,000 characters; `null` clears it.
+ * Up to 2,000 characters once trimmed; no control characters but tabs and line
+ * breaks; `null` or an empty text clears it.
  */
 description?: string | null, framework?: FrameworkDto | null, };
