@@ -261,10 +261,17 @@ impl AuthService {
         if verified && self.config.admin_emails.contains(email) { Role::Admin } else { Role::User }
     }
 
-    async fn start_session(&self, user: &User, meta: &ClientMeta) -> Result<TokenPair, InternalError> {
+    /// Signs `user` in; `None` when the account changed under the sign-in (it no
+    /// longer has `checked_password_hash`, or is gone).
+    async fn start_session(
+        &self,
+        user: &User,
+        meta: &ClientMeta,
+        checked_password_hash: Option<String>,
+    ) -> Result<Option<TokenPair>, InternalError> {
         let now = self.ports.clock.now();
         let refresh_token = random_token();
-        let session = self
+        let Some(session) = self
             .ports
             .sessions
             .create(NewSession {
@@ -275,10 +282,22 @@ impl AuthService {
                 user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(255).collect()),
                 ip: meta.ip.clone(),
                 refresh_hash: secret_hash(&refresh_token),
+                checked_password_hash,
             })
-            .await?;
+            .await?
+        else {
+            return Ok(None);
+        };
         let (access_token, expires_in) = self.ports.tokens.issue(user.id, session.id, user.role, now)?;
-        Ok(TokenPair { access_token, refresh_token, expires_in })
+        Ok(Some(TokenPair { access_token, refresh_token, expires_in }))
+    }
+
+    /// Signs in an account no password was checked for (just created, or vouched
+    /// for by a provider); its vanishing meanwhile is a storage failure.
+    async fn start_unchecked_session(&self, user: &User, meta: &ClientMeta) -> Result<TokenPair, InternalError> {
+        self.start_session(user, meta, None)
+            .await?
+            .ok_or_else(|| StorageError::new("the account vanished while signing in").into())
     }
 
     /// Creates an account with a password and signs it in.
@@ -315,7 +334,7 @@ impl AuthService {
             Err(CreateUserError::DuplicateEmail) => return Err(RegisterError::EmailTaken),
             Err(CreateUserError::Storage(err)) => return Err(err.into()),
         };
-        let tokens = self.start_session(&user, meta).await?;
+        let tokens = self.start_unchecked_session(&user, meta).await?;
         Ok(SignedIn { user, tokens })
     }
 
@@ -337,8 +356,13 @@ impl AuthService {
         if user.status == UserStatus::Suspended {
             return Err(LoginError::Suspended);
         }
+        // The password changed (or the account was taken over) while it was being
+        // checked: the check no longer stands.
+        let Some(tokens) = self.start_session(&user, meta, hash).await? else {
+            metrics::counter!("auth_logins_total", "outcome" => "invalid").increment(1);
+            return Err(LoginError::InvalidCredentials);
+        };
         metrics::counter!("auth_logins_total", "outcome" => "ok").increment(1);
-        let tokens = self.start_session(&user, meta).await?;
         Ok(SignedIn { user, tokens })
     }
 
@@ -792,7 +816,7 @@ impl AuthService {
         if user.status == UserStatus::Suspended {
             return Err(ExchangeError::Suspended);
         }
-        let tokens = self.start_session(&user, meta).await?;
+        let tokens = self.start_unchecked_session(&user, meta).await?;
         Ok(SignedIn { user, tokens })
     }
 }

@@ -158,6 +158,11 @@ pub struct NewSession {
     pub ip: Option<String>,
     /// The hash of the session's first refresh token.
     pub refresh_hash: String,
+    /// The password hash this sign-in was checked against: the session is created
+    /// only if the account still has it, so a password change or an account
+    /// takeover that lands during the check cannot be outlived by it. `None` for
+    /// sign-ins that checked no password (sign-up, a provider's).
+    pub checked_password_hash: Option<String>,
 }
 
 /// What presenting a refresh token did.
@@ -176,11 +181,13 @@ pub enum Rotation {
 
 #[async_trait]
 pub trait SessionRepository: Send + Sync + 'static {
-    /// Stores the session and its first refresh token.
+    /// Stores the session and its first refresh token, in one transaction that
+    /// first locks the account's row; `None` when the account is gone or no longer
+    /// has `checked_password_hash`.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn create(&self, session: NewSession) -> Result<Session, StorageError>;
+    async fn create(&self, session: NewSession) -> Result<Option<Session>, StorageError>;
 
     /// # Errors
     /// [`StorageError`].

@@ -9,8 +9,11 @@ use devora_ports::{
     CreateUserError, NewSession, NewUser, PendingSignIn, Rotation, Session, SessionRepository, SignInStore,
     StorageError, UserRepository,
 };
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    TransactionTrait,
+};
 
 use crate::Database;
 use crate::entity::{login_codes, oauth_identities, oauth_pending, refresh_tokens, sessions, users};
@@ -162,35 +165,35 @@ impl UserRepository for Database {
     }
 }
 
-impl Database {
-    async fn add_refresh_token(
-        &self,
-        hash: &str,
-        session_id: SessionId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        refresh_tokens::ActiveModel {
-            token_hash: Set(hash.to_owned()),
-            session_id: Set(session_id.as_uuid()),
-            created_at: Set(now),
-            spent_at: Set(None),
-        }
-        .insert(self.connection())
+async fn add_refresh_token(
+    conn: &impl ConnectionTrait,
+    hash: &str,
+    session_id: SessionId,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    refresh_tokens::ActiveModel {
+        token_hash: Set(hash.to_owned()),
+        session_id: Set(session_id.as_uuid()),
+        created_at: Set(now),
+        spent_at: Set(None),
+    }
+    .insert(conn)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
+async fn touch_session(conn: &impl ConnectionTrait, id: SessionId, now: DateTime<Utc>) -> Result<(), StorageError> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(id.as_uuid()))
+        .exec(conn)
         .await
         .map_err(storage)?;
-        Ok(())
-    }
+    Ok(())
+}
 
-    async fn touch_session(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StorageError> {
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
-            .filter(sessions::Column::Id.eq(id.as_uuid()))
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        Ok(())
-    }
-
+impl Database {
     async fn revoke_ids(&self, ids: &[uuid_alias::Uuid], now: DateTime<Utc>) -> Result<u64, StorageError> {
         if ids.is_empty() {
             return Ok(0);
@@ -212,7 +215,22 @@ mod uuid_alias {
 
 #[async_trait]
 impl SessionRepository for Database {
-    async fn create(&self, s: NewSession) -> Result<Session, StorageError> {
+    async fn create(&self, s: NewSession) -> Result<Option<Session>, StorageError> {
+        let txn = self.connection().begin().await.map_err(storage)?;
+        // The transaction's first statement writes the account's row, on the
+        // condition that it still has the password the sign-in checked. A password
+        // change or takeover (which writes the same row, then revokes the sessions
+        // it finds) either lands first, and this finds no row, or waits for this
+        // commit, and then finds and revokes this session.
+        let mut lock = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
+            .filter(users::Column::Id.eq(s.user_id.as_uuid()));
+        if let Some(hash) = &s.checked_password_hash {
+            lock = lock.filter(users::Column::PasswordHash.eq(hash.as_str()));
+        }
+        if lock.exec(&txn).await.map_err(storage)?.rows_affected == 0 {
+            return Ok(None);
+        }
         let row = sessions::ActiveModel {
             id: Set(s.id.as_uuid()),
             user_id: Set(s.user_id.as_uuid()),
@@ -223,11 +241,12 @@ impl SessionRepository for Database {
             user_agent: Set(s.user_agent),
             ip: Set(s.ip),
         }
-        .insert(self.connection())
+        .insert(&txn)
         .await
         .map_err(storage)?;
-        self.add_refresh_token(&s.refresh_hash, s.id, s.now).await?;
-        Ok(session_from_row(row))
+        add_refresh_token(&txn, &s.refresh_hash, s.id, s.now).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok(Some(session_from_row(row)))
     }
 
     async fn find(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
@@ -246,55 +265,74 @@ impl SessionRepository for Database {
         grace: Duration,
         idle_timeout: Duration,
     ) -> Result<Rotation, StorageError> {
-        // Claim first, with one conditional write: of concurrent presentations of
-        // one live token exactly one spends it (no read-then-write race, and on
-        // SQLite no deferred-transaction lock upgrade).
-        let claimed = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
-            .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
-            .filter(refresh_tokens::Column::SpentAt.is_null())
-            .exec(self.connection())
+        let txn = self.connection().begin().await.map_err(storage)?;
+        // The transaction's first statement writes the family's session row, so
+        // presentations of one family's tokens are decided one after another, each
+        // seeing what the one before did (and on SQLite the write lock is taken at
+        // once, with no deferred-transaction upgrade).
+        let family = Query::select()
+            .column(refresh_tokens::Column::SessionId)
+            .from(refresh_tokens::Entity)
+            .and_where(refresh_tokens::Column::TokenHash.eq(presented_hash))
+            .to_owned();
+        let locked = sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::col(sessions::Column::LastUsedAt))
+            .filter(sessions::Column::Id.in_subquery(family))
+            .exec(&txn)
             .await
-            .map_err(storage)?
-            .rows_affected
-            == 1;
-        let Some(token) = refresh_tokens::Entity::find_by_id(presented_hash.to_owned())
-            .one(self.connection())
-            .await
-            .map_err(storage)?
+            .map_err(storage)?;
+        if locked.rows_affected == 0 {
+            return Ok(Rotation::Invalid);
+        }
+        let Some(token) =
+            refresh_tokens::Entity::find_by_id(presented_hash.to_owned()).one(&txn).await.map_err(storage)?
         else {
             return Ok(Rotation::Invalid);
         };
-        let Some(session) = self.find(SessionId::from_uuid(token.session_id)).await? else {
+        let Some(session) = sessions::Entity::find_by_id(token.session_id).one(&txn).await.map_err(storage)? else {
             return Ok(Rotation::Invalid);
         };
+        let session = session_from_row(session);
         if !session.is_alive(now, idle_timeout) {
             return Ok(Rotation::Invalid);
         }
-        if claimed {
-            // One live token per family: any other still-unspent token (a sibling
-            // issued inside the grace) is spent now, so a replayed token cannot
-            // keep a branch of the family alive unnoticed.
-            refresh_tokens::Entity::update_many()
-                .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
-                .filter(refresh_tokens::Column::SessionId.eq(session.id.as_uuid()))
-                .filter(refresh_tokens::Column::SpentAt.is_null())
-                .exec(self.connection())
-                .await
-                .map_err(storage)?;
-            self.add_refresh_token(new_hash, session.id, now).await?;
-            self.touch_session(session.id, now).await?;
-            return Ok(Rotation::Rotated(Session { last_used_at: now, ..session }));
-        }
-        let spent_at = token.spent_at.unwrap_or(now);
         let grace = chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::zero());
-        if now - spent_at <= grace {
-            self.add_refresh_token(new_hash, session.id, now).await?;
-            self.touch_session(session.id, now).await?;
-            return Ok(Rotation::WithinGrace(Session { last_used_at: now, ..session }));
-        }
-        self.revoke_ids(&[session.id.as_uuid()], now).await?;
-        Ok(Rotation::ReuseDetected(session.id))
+        let rotation = match token.spent_at {
+            None => {
+                // One live token per family: the presented one and any sibling issued
+                // inside a grace are spent, so a replayed token cannot keep a branch
+                // of the family alive unnoticed.
+                refresh_tokens::Entity::update_many()
+                    .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
+                    .filter(refresh_tokens::Column::SessionId.eq(session.id.as_uuid()))
+                    .filter(refresh_tokens::Column::SpentAt.is_null())
+                    .exec(&txn)
+                    .await
+                    .map_err(storage)?;
+                add_refresh_token(&txn, new_hash, session.id, now).await?;
+                touch_session(&txn, session.id, now).await?;
+                Rotation::Rotated(Session { last_used_at: now, ..session })
+            }
+            // Spent a moment ago by a concurrent tab: that tab's refresh stands, and
+            // this one gets its own token.
+            Some(spent_at) if now - spent_at <= grace => {
+                add_refresh_token(&txn, new_hash, session.id, now).await?;
+                touch_session(&txn, session.id, now).await?;
+                Rotation::WithinGrace(Session { last_used_at: now, ..session })
+            }
+            Some(_) => {
+                sessions::Entity::update_many()
+                    .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+                    .filter(sessions::Column::Id.eq(session.id.as_uuid()))
+                    .filter(sessions::Column::RevokedAt.is_null())
+                    .exec(&txn)
+                    .await
+                    .map_err(storage)?;
+                Rotation::ReuseDetected(session.id)
+            }
+        };
+        txn.commit().await.map_err(storage)?;
+        Ok(rotation)
     }
 
     async fn list_alive(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {

@@ -1,0 +1,170 @@
+//! The session repository's concurrency guarantees, on a real SQLite database
+//! (and on Postgres too when `TEST_DATABASE_URL` names a server, as in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use devora_db::{Database, DbConfig};
+use devora_domain::{Email, Role, SessionId, UserId, UserName};
+use devora_ports::{NewSession, NewUser, Rotation, SessionRepository, UserRepository};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+/// A fresh database per test: a SQLite file, or a new Postgres database.
+struct Fresh {
+    db: Database,
+    cleanup: Option<(Database, String)>,
+    _dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if let Some(dir) = &self._dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn config(url: String) -> DbConfig {
+    DbConfig {
+        url,
+        max_connections: 8,
+        min_connections: 0,
+        connect_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(60),
+        sqlite_busy_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(10),
+    }
+}
+
+async fn sqlite() -> Fresh {
+    let dir = std::env::temp_dir().join(format!("devora-db-test-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Database::connect(&config(format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))).await.unwrap();
+    db.migrate().await.unwrap();
+    Fresh { db, cleanup: None, _dir: Some(dir) }
+}
+
+async fn postgres() -> Option<Fresh> {
+    let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+    let admin = Database::connect(&config(admin_url.clone())).await.unwrap();
+    let name = format!("devora_db_test_{}", uuid_like());
+    admin.connection().execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let db = Database::connect(&config(format!("{base}/{name}"))).await.unwrap();
+    db.migrate().await.unwrap();
+    Some(Fresh { db, cleanup: Some((admin, name)), _dir: None })
+}
+
+impl Fresh {
+    async fn close(self) {
+        if let Some((admin, name)) = &self.cleanup {
+            self.db.connection().clone().close().await.unwrap();
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin.connection().execute_unprepared(&drop).await.unwrap();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    format!("{:x}{:x}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
+
+async fn user(db: &Database, password_hash: &str) -> UserId {
+    let id = UserId::new();
+    UserRepository::create(
+        db,
+        NewUser {
+            id,
+            email: Email::parse(&format!("{}@example.com", uuid_like())).unwrap(),
+            name: UserName::parse("Test").unwrap(),
+            password_hash: Some(password_hash.to_owned()),
+            role: Role::User,
+            email_verified: false,
+            now: Utc::now().trunc_subsecs(6),
+        },
+    )
+    .await
+    .unwrap();
+    id
+}
+
+fn session(user_id: UserId, refresh_hash: &str, checked: Option<&str>) -> NewSession {
+    let now = Utc::now().trunc_subsecs(6);
+    NewSession {
+        id: SessionId::new(),
+        user_id,
+        now,
+        expires_at: now + chrono::Duration::days(30),
+        user_agent: None,
+        ip: None,
+        refresh_hash: refresh_hash.to_owned(),
+        checked_password_hash: checked.map(str::to_owned),
+    }
+}
+
+async fn a_sign_in_does_not_outlive_a_password_change(db: &Database) {
+    let id = user(db, "old-hash").await;
+    assert!(SessionRepository::create(db, session(id, "r-1", Some("old-hash"))).await.unwrap().is_some());
+    db.set_password_hash(id, Some("new-hash"), Utc::now()).await.unwrap();
+    // Checked against the old password before the change landed: refused.
+    assert!(SessionRepository::create(db, session(id, "r-2", Some("old-hash"))).await.unwrap().is_none());
+    assert!(SessionRepository::create(db, session(id, "r-3", Some("new-hash"))).await.unwrap().is_some());
+    // A sign-in that checked no password only needs the account to exist.
+    assert!(SessionRepository::create(db, session(id, "r-4", None)).await.unwrap().is_some());
+    assert!(SessionRepository::create(db, session(UserId::new(), "r-5", None)).await.unwrap().is_none());
+}
+
+/// Tabs presenting one refresh token at once all get a token, and every token
+/// handed out is live: none is spent by a concurrent rotation of its family.
+async fn concurrent_refreshes_hand_out_live_tokens(db: &Database) {
+    let id = user(db, "hash").await;
+    let created = SessionRepository::create(db, session(id, "first", None)).await.unwrap().unwrap();
+    let tabs = (0..6).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.rotate("first", &format!("next-{i}"), Utc::now(), Duration::from_secs(10), Duration::from_secs(3600))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<Rotation> = futures_join(tabs).await;
+    let rotated = outcomes.iter().filter(|o| matches!(o, Rotation::Rotated(_))).count();
+    let grace = outcomes.iter().filter(|o| matches!(o, Rotation::WithinGrace(_))).count();
+    assert_eq!((rotated, grace), (1, 5), "{outcomes:?}");
+    let backend = db.connection().get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!("SELECT COUNT(*) AS n FROM refresh_tokens WHERE spent_at IS NULL AND session_id = {placeholder}");
+    let statement = Statement::from_sql_and_values(backend, sql, [created.id.as_uuid().into()]);
+    let row = db.connection().query_one_raw(statement).await.unwrap().unwrap();
+    let live: i64 = row.try_get("", "n").unwrap();
+    assert_eq!(live, 6, "every token handed out is live");
+}
+
+async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_sign_ins_and_refreshes() {
+    let fresh = sqlite().await;
+    a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
+    concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
+    fresh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_sign_ins_and_refreshes() {
+    let Some(fresh) = postgres().await else {
+        assert!(std::env::var("CI").is_err(), "CI must run the Postgres tests: set TEST_DATABASE_URL");
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
+    concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
+    fresh.close().await;
+}
