@@ -113,17 +113,23 @@ async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
     // The store as another node sees it, on the same database.
     let adapters = devora_server::Adapters::connect(&app.settings(vec![])).await.unwrap();
     let store = adapters.database;
-    let now = chrono::Utc::now();
+    // The clock the services use: microseconds, as the database keeps them.
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
     let minutes = |m| now - chrono::Duration::minutes(m);
 
     let claim = |at, stale| store.claim(user, "k", "fp", at, minutes(24 * 60), stale);
-    assert_eq!(claim(minutes(5), minutes(6)).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(claim(minutes(5), minutes(6)).await.unwrap(), IdempotencyClaim::Claimed(minutes(5)));
     // Still in flight and recent: a duplicate is told so.
     assert_eq!(claim(now, minutes(6)).await.unwrap(), IdempotencyClaim::InFlight);
     // Its process died: after the stale threshold the key is free again.
-    assert_eq!(claim(now, minutes(1)).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(claim(now, minutes(1)).await.unwrap(), IdempotencyClaim::Claimed(now));
+    // Had it only stalled, its late answer neither completes nor releases the new claim.
+    let late = StoredResponse { status: 201, body: b"{\"late\":true}".to_vec(), location: None };
+    assert!(!store.complete(user, "k", minutes(5), &late).await.unwrap());
+    store.release(user, "k", minutes(5)).await.unwrap();
+    assert_eq!(claim(now, minutes(6)).await.unwrap(), IdempotencyClaim::InFlight);
     let stored = StoredResponse { status: 201, body: b"{}".to_vec(), location: None };
-    store.complete(user, "k", &stored).await.unwrap();
+    assert!(store.complete(user, "k", now, &stored).await.unwrap());
     // A completed response is never treated as abandoned.
     assert_eq!(claim(now, now).await.unwrap(), IdempotencyClaim::Completed(stored));
     assert_eq!(store.claim(user, "k", "other", now, minutes(24 * 60), now).await.unwrap(), IdempotencyClaim::Mismatch);

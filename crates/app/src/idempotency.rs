@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use devora_domain::UserId;
 use devora_ports::{Clock, IdempotencyClaim, IdempotencyStore, StoredResponse};
 
@@ -40,17 +41,21 @@ impl IdempotencyService {
         Ok(self.store.claim(user, key, fingerprint, now, now - retention, now - stale).await?)
     }
 
-    /// Keeps the response for replays.
-    pub async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) {
-        if let Err(err) = self.store.complete(user, key, response).await {
-            tracing::error!(error = %err, "idempotent response not stored; a retry will run again");
-            self.release(user, key).await;
+    /// Keeps the response for replays under the claim made at `claimed_at`.
+    pub async fn complete(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>, response: &StoredResponse) {
+        match self.store.complete(user, key, claimed_at, response).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("idempotency claim was taken over as abandoned; the response is not kept"),
+            Err(err) => {
+                tracing::error!(error = %err, "idempotent response not stored; a retry will run again");
+                self.release(user, key, claimed_at).await;
+            }
         }
     }
 
-    /// Lets a retry run after a failure.
-    pub async fn release(&self, user: UserId, key: &str) {
-        if let Err(err) = self.store.release(user, key).await {
+    /// Lets a retry run after a failure (if the claim made at `claimed_at` still holds the key).
+    pub async fn release(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>) {
+        if let Err(err) = self.store.release(user, key, claimed_at).await {
             tracing::error!(error = %err, "idempotency key not released");
         }
     }

@@ -381,7 +381,8 @@ impl ProjectService {
             content,
             created_at: self.clock.now(),
         };
-        self.repo.add_message(&message).await?;
-        Ok(message)
+        // The stored message (its `created_at` is assigned under the project's lock);
+        // none when the project was deleted meanwhile.
+        self.repo.add_message(&message).await?.ok_or(ProjectError::NotFound)
     }
 }

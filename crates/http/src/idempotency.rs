@@ -76,17 +76,17 @@ where
             "A request with this Idempotency-Key is still being processed; retry shortly.",
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
-        IdempotencyClaim::Claimed => {
+        IdempotencyClaim::Claimed(claimed_at) => {
             let service = service.clone();
             let key = key.to_owned();
             let task = actix_web::rt::spawn(async move {
                 match create().await {
                     Ok(stored) => {
-                        service.complete(user, &key, &stored).await;
+                        service.complete(user, &key, claimed_at, &stored).await;
                         Ok(stored)
                     }
                     Err(err) => {
-                        service.release(user, &key).await;
+                        service.release(user, &key, claimed_at).await;
                         Err(err)
                     }
                 }

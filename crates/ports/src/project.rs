@@ -173,8 +173,10 @@ pub struct StoredResponse {
 /// What claiming an idempotency key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
-    /// First use: go ahead, then complete or release the key.
-    Claimed,
+    /// First use: go ahead, then complete or release the key with this claim's
+    /// time, which identifies it: a claim taken over as abandoned cannot be
+    /// completed or released by the request that abandoned it.
+    Claimed(DateTime<Utc>),
     /// The same key and request are being processed right now.
     InFlight,
     /// The key was used with a different request.
@@ -201,15 +203,23 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         stale_before: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StorageError>;
 
-    /// Stores the response for replays.
+    /// Stores the response for replays, if the claim made at `claimed_at` still
+    /// holds the key; `false` when another request took it over meanwhile.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) -> Result<(), StorageError>;
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &str,
+        claimed_at: DateTime<Utc>,
+        response: &StoredResponse,
+    ) -> Result<bool, StorageError>;
 
-    /// Forgets a claim whose request failed, so a retry can run.
+    /// Forgets the claim made at `claimed_at`, whose request failed, so a retry
+    /// can run. Another request's claim of the same key is left alone.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn release(&self, user: UserId, key: &str) -> Result<(), StorageError>;
+    async fn release(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>) -> Result<(), StorageError>;
 }

@@ -15,8 +15,9 @@ pub(crate) fn corrupt(what: &str) -> StorageError {
 
 /// Unreachable, pool exhausted or closed, or refusing work for now: SQLite busy
 /// or locked past the busy timeout; Postgres connection exceptions (08), lack of
-/// resources (53), a statement cancelled by `statement_timeout` (57014) and
-/// shutdowns (57P01..57P03).
+/// resources (53), a statement cancelled by `statement_timeout` (57014),
+/// shutdowns (57P01..57P03), and a deadlock or serialization failure (40P01,
+/// 40001: the transaction was rolled back and can simply be retried).
 fn unavailable(err: &DbErr) -> bool {
     let sqlx_err = match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
@@ -30,8 +31,10 @@ fn unavailable(err: &DbErr) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517" | "57014" | "57P01" | "57P02" | "57P03")
-                || code.starts_with("08")
+            matches!(
+                code.as_ref(),
+                "5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "57014" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
                 || code.starts_with("53")
         }),
         _ => false,

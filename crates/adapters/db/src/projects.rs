@@ -399,7 +399,7 @@ impl IdempotencyStore for Database {
                 created_at: Set(now),
             };
             match row.insert(self.connection()).await {
-                Ok(_) => return Ok(IdempotencyClaim::Claimed),
+                Ok(_) => return Ok(IdempotencyClaim::Claimed(now)),
                 Err(err) if unique_violation(&err) => {}
                 Err(err) => return Err(storage(err)),
             }
@@ -437,23 +437,33 @@ impl IdempotencyStore for Database {
         Ok(IdempotencyClaim::InFlight)
     }
 
-    async fn complete(&self, user: UserId, key: &str, response: &StoredResponse) -> Result<(), StorageError> {
-        idempotency_keys::Entity::update_many()
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &str,
+        claimed_at: DateTime<Utc>,
+        response: &StoredResponse,
+    ) -> Result<bool, StorageError> {
+        let result = idempotency_keys::Entity::update_many()
             .col_expr(idempotency_keys::Column::StatusCode, Expr::value(i32::from(response.status)))
             .col_expr(idempotency_keys::Column::ResponseBody, Expr::value(response.body.clone()))
             .col_expr(idempotency_keys::Column::Location, Expr::value(response.location.clone()))
             .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
             .filter(idempotency_keys::Column::Key.eq(key))
+            .filter(idempotency_keys::Column::CreatedAt.eq(claimed_at))
+            .filter(idempotency_keys::Column::StatusCode.is_null())
             .exec(self.connection())
             .await
             .map_err(storage)?;
-        Ok(())
+        Ok(result.rows_affected == 1)
     }
 
-    async fn release(&self, user: UserId, key: &str) -> Result<(), StorageError> {
+    async fn release(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>) -> Result<(), StorageError> {
         idempotency_keys::Entity::delete_many()
             .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
             .filter(idempotency_keys::Column::Key.eq(key))
+            .filter(idempotency_keys::Column::CreatedAt.eq(claimed_at))
+            .filter(idempotency_keys::Column::StatusCode.is_null())
             .exec(self.connection())
             .await
             .map_err(storage)?;
