@@ -36,12 +36,22 @@ fn identity(email: &str, verified: bool) -> FakeIdentity {
     }
 }
 
-/// GET /authorize; returns the provider URL it redirects to and the state in it.
+/// The web app's PKCE verifier for these tests, and its S256 challenge.
+const VERIFIER: &str = "web-app-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+fn challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// GET /authorize (bound to `VERIFIER`); returns the provider URL it redirects to
+/// and the state in it.
 async fn authorize(app: &TestApp, provider: &str, redirect_to: Option<&str>) -> (String, String) {
-    let mut path = format!("/api/v2/auth/oauth/{provider}/authorize");
+    let mut path = format!("/api/v2/auth/oauth/{provider}/authorize?code_challenge={}", challenge(VERIFIER));
     if let Some(to) = redirect_to {
         path.push_str(&format!(
-            "?redirect_to={}",
+            "&redirect_to={}",
             url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()
         ));
     }
@@ -64,7 +74,11 @@ fn param(url: &url::Url, name: &str) -> Option<String> {
 }
 
 async fn exchange(app: &TestApp, code: &str) -> reqwest::Response {
-    post_json(app, "/api/v2/auth/oauth/exchange", json!({"code": code}), None).await
+    exchange_as(app, code, VERIFIER).await
+}
+
+async fn exchange_as(app: &TestApp, code: &str, verifier: &str) -> reqwest::Response {
+    post_json(app, "/api/v2/auth/oauth/exchange", json!({"code": code, "code_verifier": verifier}), None).await
 }
 
 async fn google_sign_in(o: &OAuthApp, who: FakeIdentity) -> url::Url {
@@ -100,6 +114,34 @@ all_variants!(google_sign_in_creates_an_account_with_a_one_time_code, |app| {
     assert_eq!(get_with(&o.app, "/api/v2/auth/me", &access(&signed_in)).await.status(), 200);
     // The code is single use.
     assert_problem(exchange(&o.app, &code).await, 401, "login-code-invalid").await;
+});
+
+sqlite_and_postgres_redis!(a_login_code_signs_in_only_the_browser_that_started_the_sign_in, |variant| {
+    let Some(o) = spawn(variant).await else { return };
+    // The attacker signs in as themselves and stops at the callback's redirect;
+    // the link (or the login code in it) reaches the victim's browser, whose web
+    // app holds another verifier.
+    let back = google_sign_in(&o, identity(&email(), true)).await;
+    let code = param(&back, "code").unwrap();
+    let victims_verifier = "victim-browser-verifier-0123456789-abcdefghijklmnopq";
+    assert_problem(exchange_as(&o.app, &code, victims_verifier).await, 401, "login-code-invalid").await;
+    // Refused and spent: not even the right verifier can use it now.
+    assert_problem(exchange(&o.app, &code).await, 401, "login-code-invalid").await;
+    // A verifier too short to be one is refused without spending anything.
+    let back = google_sign_in(&o, identity(&email(), true)).await;
+    let code = param(&back, "code").unwrap();
+    assert_problem(exchange_as(&o.app, &code, "short").await, 401, "login-code-invalid").await;
+    assert_eq!(exchange(&o.app, &code).await.status(), 200);
+    // A sign-in must be bound: no challenge, a malformed one, or another method is refused.
+    for (query, field) in [
+        ("", "code_challenge"),
+        ("?code_challenge=tooshort", "code_challenge"),
+        (&format!("?code_challenge={}&code_challenge_method=plain", challenge(VERIFIER))[..], "code_challenge_method"),
+    ] {
+        let res = o.app.get(&format!("/api/v2/auth/oauth/google/authorize{query}")).await;
+        let problem = assert_problem(res, 422, "validation-failed").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}");
+    }
 });
 
 sqlite_and_postgres_redis!(the_same_identity_signs_in_to_the_same_account, |variant| {

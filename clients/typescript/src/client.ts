@@ -39,10 +39,54 @@ export class MemoryTokenStore implements TokenStore {
   }
 }
 
+/**
+ * Where the PKCE verifier of a provider sign-in waits between `auth.startSignIn`
+ * (before the browser leaves for the provider) and `auth.exchange` (when it is
+ * back): it must survive that navigation, in this tab only.
+ */
+export interface VerifierStore {
+  get(): string | null;
+  set(verifier: string | null): void;
+}
+
+/** `sessionStorage` (per tab, survives the provider round trip): the browser default. */
+export class SessionVerifierStore implements VerifierStore {
+  readonly #key: string;
+  constructor(key = "devora.oauth.verifier") {
+    this.#key = key;
+  }
+  get(): string | null {
+    return sessionStorage.getItem(this.#key);
+  }
+  set(verifier: string | null): void {
+    if (verifier === null) sessionStorage.removeItem(this.#key);
+    else sessionStorage.setItem(this.#key, verifier);
+  }
+}
+
+/** In memory: for environments without `sessionStorage` (servers, tests). */
+export class MemoryVerifierStore implements VerifierStore {
+  #verifier: string | null = null;
+  get(): string | null {
+    return this.#verifier;
+  }
+  set(verifier: string | null): void {
+    this.#verifier = verifier;
+  }
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
 export interface ClientOptions {
   /** The API's origin, e.g. `http://localhost:8080`. */
   baseUrl: string;
   tokens?: TokenStore;
+  /** Where a provider sign-in's verifier waits; `sessionStorage` when there is one. */
+  verifiers?: VerifierStore;
   /** A `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
   /** Called when the session has ended for good (refresh refused): sign the user in again. */
@@ -125,7 +169,7 @@ export const OPERATIONS = {
   list_sessions: "auth.sessions",
   revoke_session: "auth.revokeSession",
   oauth_providers: "auth.providers",
-  oauth_authorize: "auth.authorizeUrl",
+  oauth_authorize: "auth.startSignIn",
   // The provider redirects the browser here; the app then calls `auth.exchange`.
   oauth_callback: "auth.exchange",
   oauth_exchange: "auth.exchange",
@@ -153,6 +197,7 @@ export class DevoraClient {
   readonly #tokens: TokenStore;
   readonly #fetch: typeof fetch;
   readonly #onSessionEnded: (() => void) | undefined;
+  readonly #verifiers: VerifierStore;
   #refreshing: Promise<boolean> | null = null;
   /** Counts sign-ins, so a sign-out can tell whether another sign-in replaced its session. */
   #signIns = 0;
@@ -162,6 +207,9 @@ export class DevoraClient {
     this.#tokens = options.tokens ?? new MemoryTokenStore();
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#onSessionEnded = options.onSessionEnded;
+    this.#verifiers =
+      options.verifiers ??
+      (typeof sessionStorage === "undefined" ? new MemoryVerifierStore() : new SessionVerifierStore());
   }
 
   get tokens(): TokenStore {
@@ -346,16 +394,36 @@ export class DevoraClient {
       this.#empty({ method: "DELETE", path: `/api/v2/auth/sessions/${encodeURIComponent(id)}` }),
     providers: (): Promise<OAuthProviderList> =>
       this.#json({ method: "GET", path: "/api/v2/auth/oauth/providers", authenticated: false }),
-    /** Where to send the browser to sign in with a provider. */
-    authorizeUrl: (provider: string, redirectTo?: string): string =>
-      `${this.#baseUrl}/api/v2/auth/oauth/${encodeURIComponent(provider)}/authorize${query({ redirect_to: redirectTo })}`,
-    /** Trades the one-time `?code=` the OAuth callback sent the browser back with. */
+    /**
+     * Where to send the browser (a full navigation, not `fetch`) to sign in with a
+     * provider. Keeps a fresh PKCE verifier in this tab's `VerifierStore` and binds
+     * the sign-in to it, so the login code it ends with is useless in any other
+     * browser (no login CSRF).
+     */
+    startSignIn: async (provider: string, redirectTo?: string): Promise<string> => {
+      const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+      const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+      this.#verifiers.set(verifier);
+      const params = query({
+        redirect_to: redirectTo,
+        code_challenge: base64url(new Uint8Array(digest)),
+        code_challenge_method: "S256",
+      });
+      return `${this.#baseUrl}/api/v2/auth/oauth/${encodeURIComponent(provider)}/authorize${params}`;
+    },
+    /**
+     * Trades the one-time `?code=` the OAuth callback sent the browser back with,
+     * proving with the verifier that this browser started the sign-in.
+     */
     exchange: async (code: string): Promise<AuthResponse> => {
+      const verifier = this.#verifiers.get();
+      if (!verifier) throw new TypeError("No provider sign-in was started in this tab: call auth.startSignIn first");
+      this.#verifiers.set(null);
       return this.#signedIn(
         await this.#json<AuthResponse>({
           method: "POST",
           path: "/api/v2/auth/oauth/exchange",
-          json: { code },
+          json: { code, code_verifier: verifier },
           authenticated: false,
         }),
       );

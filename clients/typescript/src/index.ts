@@ -1,4 +1,4 @@
-export { DevoraClient, MemoryTokenStore, OPERATIONS } from "./client.js";
-export type { ClientOptions, OperationId, PageOptions, RequestOptions, TokenStore } from "./client.js";
+export { DevoraClient, MemoryTokenStore, MemoryVerifierStore, OPERATIONS, SessionVerifierStore } from "./client.js";
+export type { ClientOptions, OperationId, PageOptions, RequestOptions, TokenStore, VerifierStore } from "./client.js";
 export { ApiError, isProblem } from "./errors.js";
 export type * from "./generated/index.js";

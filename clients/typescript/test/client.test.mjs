@@ -45,6 +45,11 @@ async function startServer(name, env = {}) {
       RATE_LIMIT_LOGIN: "1000/min",
       RATE_LIMIT_LOGIN_IP: "1000/min",
       FREE_PLAN_MAX_PROJECTS: "1000",
+      // GitHub sign-in, against a closed local port: starting a sign-in only builds a URL.
+      GITHUB_CLIENT_ID: "client-test",
+      GITHUB_CLIENT_SECRET: "client-test-secret",
+      GITHUB_OAUTH_BASE: "http://127.0.0.1:9",
+      GITHUB_API_BASE: "http://127.0.0.1:9",
       RUST_LOG: "warn",
       ...env,
     },
@@ -342,12 +347,25 @@ test("changing the password ends the other sessions", async () => {
   await second.auth.login({ email: account, password: "a brand new passphrase" });
 });
 
-test("a bad one-time code and an unknown provider are refused", async () => {
+test("a provider sign-in is bound to the tab that started it", async () => {
   const client = new DevoraClient({ baseUrl });
-  assert.deepEqual((await client.auth.providers()).items, []);
-  assert.equal((await failure(client.auth.exchange("not-a-code"))).status, 401);
-  const res = await fetch(client.auth.authorizeUrl("google", "/projects"), { redirect: "manual" });
-  assert.equal(res.status, 404);
+  assert.deepEqual((await client.auth.providers()).items.map((p) => p.id), ["github"]);
+  // No sign-in started in this tab: nothing to prove it with.
+  await assert.rejects(client.auth.exchange("a-code-from-a-link"), TypeError);
+
+  const url = new URL(await client.auth.startSignIn("github", "/projects"));
+  assert.equal(url.searchParams.get("code_challenge_method"), "S256");
+  assert.match(url.searchParams.get("code_challenge"), /^[A-Za-z0-9_-]{43}$/);
+  // The server accepts the challenge and sends the browser on to the provider.
+  const res = await fetch(url, { redirect: "manual" });
+  assert.equal(res.status, 302);
+  assert.ok(res.headers.get("location").startsWith("http://127.0.0.1:9/login/oauth/authorize?"));
+  // An unknown code is refused, and the verifier is used up either way.
+  assert.equal((await failure(client.auth.exchange("not-a-code"))).code, "login-code-invalid");
+  await assert.rejects(client.auth.exchange("not-a-code"), TypeError);
+
+  const unknown = await fetch(await client.auth.startSignIn("myspace"), { redirect: "manual" });
+  assert.equal(unknown.status, 404);
 });
 
 test("a rate-limited call says when to retry", async () => {

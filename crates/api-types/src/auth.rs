@@ -65,9 +65,17 @@ pub struct ChangePasswordRequest {
 /// `POST /api/v2/auth/oauth/exchange`: the one-time code from the OAuth callback redirect.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "kQ3pX8vJ2mN7rT1yW5zB9cF4hL6sD0gA-uE_iO3xY2w"}))]
+#[schema(example = json!({
+    "code": "kQ3pX8vJ2mN7rT1yW5zB9cF4hL6sD0gA-uE_iO3xY2w",
+    "code_verifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+}))]
 pub struct ExchangeRequest {
+    /// The `?code=` the callback sent the browser back with.
     pub code: String,
+    /// The secret whose S256 challenge went to `/oauth/{provider}/authorize`
+    /// (43..128 characters): only the browser that started the sign-in has it.
+    #[schema(min_length = 43, max_length = 128)]
+    pub code_verifier: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]

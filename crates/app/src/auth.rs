@@ -11,9 +11,9 @@ use devora_domain::{
     Email, ExternalIdentity, IdentityProviderId, Password, Role, SessionId, User, UserId, UserName, UserStatus,
 };
 use devora_ports::{
-    AccessClaims, AccessTokens, Cache, Clock, CreateUserError, IdentityError, IdentityProvider, NewSession, NewUser,
-    PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository, SignInStore, StorageError, TokenError,
-    UserRepository,
+    AccessClaims, AccessTokens, Cache, Clock, CreateUserError, IdentityError, IdentityProvider, IssuedLoginCode,
+    NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository, SignInStore,
+    StorageError, TokenError, UserRepository,
 };
 use sha2::{Digest, Sha256};
 
@@ -131,6 +131,8 @@ pub enum OAuthStartError {
     UnknownProvider,
     #[error("redirect_to is not allowed")]
     RedirectNotAllowed,
+    #[error("code_challenge is not an S256 challenge")]
+    InvalidChallenge,
     #[error("provider unavailable")]
     Unavailable,
     #[error(transparent)]
@@ -225,6 +227,16 @@ pub struct AuthService {
 fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// PKCE's S256 (RFC 7636): base64url, unpadded, of the verifier's SHA-256.
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An S256 challenge: 43 base64url characters (a SHA-256 digest).
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What is stored for a bearer secret: its SHA-256, hex. The secret itself is
@@ -652,9 +664,17 @@ impl AuthService {
     ///
     /// # Errors
     /// [`OAuthStartError`].
-    pub async fn oauth_authorize(&self, provider: &str, redirect_to: Option<&str>) -> Result<String, OAuthStartError> {
+    pub async fn oauth_authorize(
+        &self,
+        provider: &str,
+        redirect_to: Option<&str>,
+        code_challenge: &str,
+    ) -> Result<String, OAuthStartError> {
         let provider = self.provider(provider).ok_or(OAuthStartError::UnknownProvider)?.clone();
         let redirect_to = self.allowed_redirect(redirect_to).ok_or(OAuthStartError::RedirectNotAllowed)?;
+        if !is_s256_challenge(code_challenge) {
+            return Err(OAuthStartError::InvalidChallenge);
+        }
         let state = random_token();
         let start = provider.authorize(&state, &self.callback_uri(provider.id())).await.map_err(|err| {
             tracing::warn!(provider = provider.id().as_str(), error = %err, "cannot start sign-in");
@@ -666,6 +686,7 @@ impl AuthService {
             pkce_verifier: start.pkce_verifier,
             nonce: start.nonce,
             redirect_to,
+            client_challenge: code_challenge.to_owned(),
             expires_at: plus(now, self.config.oauth_state_ttl),
         };
         self.ports.sign_ins.put_pending(&secret_hash(&state), pending, now).await?;
@@ -733,7 +754,12 @@ impl AuthService {
         let login_code = random_token();
         self.ports
             .sign_ins
-            .put_login_code(&secret_hash(&login_code), user.id, plus(now, self.config.login_code_ttl), now)
+            .put_login_code(
+                &secret_hash(&login_code),
+                &IssuedLoginCode { user_id: user.id, client_challenge: pending.client_challenge.clone() },
+                plus(now, self.config.login_code_ttl),
+                now,
+            )
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "cannot store login code");
@@ -760,16 +786,22 @@ impl AuthService {
                 if !identity.email_verified {
                     return Err("email-unverified");
                 }
-                self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                 if !existing.email_verified {
                     // Someone registered this address without proving it; the verified
                     // owner now takes the account over, and whoever set that password,
-                    // linked another identity or holds a session is shut out.
+                    // linked another identity or holds a session is shut out. The
+                    // identity is linked and the email marked verified only after
+                    // that: a takeover cut short is run again at the next sign-in.
                     self.ports.users.set_password_hash(existing.id, None, now).await.map_err(internal)?;
                     self.ports.sign_ins.unlink_other_identities(existing.id, identity).await.map_err(internal)?;
-                    self.ports.users.mark_email_verified(existing.id, now).await.map_err(internal)?;
+                    // Login codes already issued to those identities die with them.
+                    self.ports.sign_ins.forget_login_codes(existing.id).await.map_err(internal)?;
                     let revoked = self.ports.sessions.revoke_all(existing.id, None, now).await.map_err(internal)?;
                     self.forget_sessions(&revoked).await;
+                    self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
+                    self.ports.users.mark_email_verified(existing.id, now).await.map_err(internal)?;
+                } else {
+                    self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                 }
                 if existing.role != Role::Admin && self.role_for(&identity.email, true) == Role::Admin {
                     self.set_role(existing.id, Role::Admin).await.map_err(|e| {
@@ -801,18 +833,30 @@ impl AuthService {
         Err("internal")
     }
 
-    /// Trades a one-time login code (from the OAuth callback) for tokens.
+    /// Trades a one-time login code (from the OAuth callback) for tokens, for the
+    /// browser that started the sign-in only: `code_verifier` must be the secret
+    /// whose S256 challenge went to `oauth_authorize`. A login code that reached
+    /// another browser (a link an attacker sent, to sign the victim in to the
+    /// attacker's account) is refused, and spent.
     ///
     /// # Errors
     /// [`ExchangeError`].
-    pub async fn oauth_exchange(&self, code: &str, meta: &ClientMeta) -> Result<SignedIn, ExchangeError> {
-        if code.is_empty() || code.len() > 256 {
+    pub async fn oauth_exchange(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        meta: &ClientMeta,
+    ) -> Result<SignedIn, ExchangeError> {
+        if code.is_empty() || code.len() > 256 || !(43..=128).contains(&code_verifier.len()) {
             return Err(ExchangeError::Invalid);
         }
         let now = self.ports.clock.now();
-        let user_id =
+        let issued =
             self.ports.sign_ins.take_login_code(&secret_hash(code), now).await?.ok_or(ExchangeError::Invalid)?;
-        let user = self.ports.users.find_by_id(user_id).await?.ok_or(ExchangeError::Invalid)?;
+        if s256(code_verifier) != issued.client_challenge {
+            return Err(ExchangeError::Invalid);
+        }
+        let user = self.ports.users.find_by_id(issued.user_id).await?.ok_or(ExchangeError::Invalid)?;
         if user.status == UserStatus::Suspended {
             return Err(ExchangeError::Suspended);
         }

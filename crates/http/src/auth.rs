@@ -145,6 +145,11 @@ impl From<OAuthStartError> for ApiError {
                 code: "not-allowed".into(),
                 message: "must be a path of the web app or a URL on an allowed origin".into(),
             }]),
+            OAuthStartError::InvalidChallenge => Self::validation(vec![devora_api_types::FieldError {
+                field: "code_challenge".into(),
+                code: "invalid".into(),
+                message: "must be the base64url SHA-256 (S256) of the web app's code verifier: 43 characters".into(),
+            }]),
             OAuthStartError::Unavailable => {
                 Self::new(ErrorCode::ProviderUnavailable, "The sign-in provider cannot be reached; try again later.")
                     .with_header(

@@ -244,7 +244,18 @@ pub struct PendingSignIn {
     pub pkce_verifier: String,
     pub nonce: String,
     pub redirect_to: String,
+    /// The web app's S256 challenge: only the browser holding its verifier can
+    /// trade the login code this sign-in ends with.
+    pub client_challenge: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// What a login code was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedLoginCode {
+    pub user_id: UserId,
+    /// The challenge of the browser that started the sign-in.
+    pub client_challenge: String,
 }
 
 /// One-shot values and provider identities for OAuth sign-in.
@@ -270,16 +281,28 @@ pub trait SignInStore: Send + Sync + 'static {
     async fn put_login_code(
         &self,
         code_hash: &str,
-        user_id: UserId,
+        issued: &IssuedLoginCode,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
-    /// Removes and returns the code's user: once only, and `None` once expired.
+    /// Removes and returns what the code was issued for: once only, and `None`
+    /// once expired.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn take_login_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StorageError>;
+    async fn take_login_code(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IssuedLoginCode>, StorageError>;
+
+    /// Deletes every unspent login code issued for `user_id` (the account was
+    /// taken over: codes issued to the identities it shed must not sign in).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn forget_login_codes(&self, user_id: UserId) -> Result<(), StorageError>;
 
     /// The user an identity belongs to.
     ///

@@ -12,8 +12,8 @@ pub mod rate_limit;
 
 pub use account::{
     AccessClaims, AccessTokens, AuthorizationRedirect, Clock, CreateUserError, HashError, IdentityError,
-    IdentityProvider, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository,
-    SignInStore, StorageError, SystemClock, TokenError, UserRepository,
+    IdentityProvider, IssuedLoginCode, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session,
+    SessionRepository, SignInStore, StorageError, SystemClock, TokenError, UserRepository,
 };
 pub use cache::{Cache, CacheError};
 pub use probe::{Probe, ProbeError};

@@ -3,4 +3,13 @@
 /**
  * `POST /api/v2/auth/oauth/exchange`: the one-time code from the OAuth callback redirect.
  */
-export type ExchangeRequest = { code: string, };
+export type ExchangeRequest = { 
+/**
+ * The `?code=` the callback sent the browser back with.
+ */
+code: string, 
+/**
+ * The secret whose S256 challenge went to `/oauth/{provider}/authorize`
+ * (43..128 characters): only the browser that started the sign-in has it.
+ */
+code_verifier: string, };

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use devora_domain::{Email, ExternalIdentity, IdentityProviderId, Role, SessionId, User, UserId, UserName, UserStatus};
 use devora_ports::{
-    CreateUserError, NewSession, NewUser, PendingSignIn, Rotation, Session, SessionRepository, SignInStore,
-    StorageError, UserRepository,
+    CreateUserError, IssuedLoginCode, NewSession, NewUser, PendingSignIn, Rotation, Session, SessionRepository,
+    SignInStore, StorageError, UserRepository,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -409,6 +409,7 @@ impl SignInStore for Database {
             pkce_verifier: Set(pending.pkce_verifier),
             nonce: Set(pending.nonce),
             redirect_to: Set(pending.redirect_to),
+            client_challenge: Set(Some(pending.client_challenge)),
             created_at: Set(now),
             expires_at: Set(pending.expires_at),
         }
@@ -438,6 +439,8 @@ impl SignInStore for Database {
             pkce_verifier: row.pkce_verifier,
             nonce: row.nonce,
             redirect_to: row.redirect_to,
+            // Sign-ins started before challenges existed cannot be finished.
+            client_challenge: row.client_challenge.unwrap_or_default(),
             expires_at: row.expires_at,
         }))
     }
@@ -445,7 +448,7 @@ impl SignInStore for Database {
     async fn put_login_code(
         &self,
         code_hash: &str,
-        user_id: UserId,
+        issued: &IssuedLoginCode,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
@@ -456,7 +459,8 @@ impl SignInStore for Database {
             .map_err(storage)?;
         login_codes::ActiveModel {
             code_hash: Set(code_hash.to_owned()),
-            user_id: Set(user_id.as_uuid()),
+            user_id: Set(issued.user_id.as_uuid()),
+            client_challenge: Set(Some(issued.client_challenge.clone())),
             created_at: Set(now),
             expires_at: Set(expires_at),
         }
@@ -466,7 +470,11 @@ impl SignInStore for Database {
         Ok(())
     }
 
-    async fn take_login_code(&self, code_hash: &str, now: DateTime<Utc>) -> Result<Option<UserId>, StorageError> {
+    async fn take_login_code(
+        &self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IssuedLoginCode>, StorageError> {
         let Some(row) =
             login_codes::Entity::find_by_id(code_hash.to_owned()).one(self.connection()).await.map_err(storage)?
         else {
@@ -480,7 +488,19 @@ impl SignInStore for Database {
         if deleted != 1 || row.expires_at <= now {
             return Ok(None);
         }
-        Ok(Some(UserId::from_uuid(row.user_id)))
+        Ok(Some(IssuedLoginCode {
+            user_id: UserId::from_uuid(row.user_id),
+            client_challenge: row.client_challenge.unwrap_or_default(),
+        }))
+    }
+
+    async fn forget_login_codes(&self, user_id: UserId) -> Result<(), StorageError> {
+        login_codes::Entity::delete_many()
+            .filter(login_codes::Column::UserId.eq(user_id.as_uuid()))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     async fn find_identity(&self, provider: IdentityProviderId, subject: &str) -> Result<Option<UserId>, StorageError> {

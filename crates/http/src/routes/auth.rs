@@ -352,6 +352,14 @@ pub struct AuthorizeQuery {
     /// Where the web app wants the browser back: a path of the web app or a URL on
     /// an allowed origin. Default: the web app's `/auth/callback`.
     pub redirect_to: Option<String>,
+    /// The web app's PKCE challenge (RFC 7636, S256): base64url of the SHA-256 of
+    /// a secret verifier it keeps (in `sessionStorage`) and sends with the login
+    /// code to `/oauth/exchange`. It binds the sign-in to this browser.
+    #[param(required = true, pattern = "^[A-Za-z0-9_-]{43}$", example = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")]
+    pub code_challenge: Option<String>,
+    /// `S256`, the only method accepted (the default).
+    #[param(pattern = "^S256$")]
+    pub code_challenge_method: Option<String>,
 }
 
 /// Start signing in with a provider: redirects the browser to it.
@@ -371,7 +379,15 @@ pub async fn authorize(
     provider: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = state.auth.oauth_authorize(&provider, query.redirect_to.as_deref()).await?;
+    if query.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+        return Err(ApiError::validation(vec![field_error(
+            "code_challenge_method",
+            "not-allowed",
+            "only S256 is accepted",
+        )]));
+    }
+    let challenge = query.code_challenge.as_deref().unwrap_or_default();
+    let url = state.auth.oauth_authorize(&provider, query.redirect_to.as_deref(), challenge).await?;
     Ok(no_store(HttpResponse::Found().insert_header((header::LOCATION, url)).finish()))
 }
 
@@ -433,6 +449,6 @@ pub async fn exchange(
     req: HttpRequest,
     body: ApiJson<ExchangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let signed_in = state.auth.oauth_exchange(&body.code, &client_meta(&req)).await?;
+    let signed_in = state.auth.oauth_exchange(&body.code, &body.code_verifier, &client_meta(&req)).await?;
     Ok(no_store(HttpResponse::Ok().json(auth_response(signed_in))))
 }

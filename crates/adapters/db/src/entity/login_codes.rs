@@ -6,6 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code_hash: String,
     pub user_id: Uuid,
+    pub client_challenge: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

@@ -9,6 +9,7 @@ pub struct Model {
     pub pkce_verifier: String,
     pub nonce: String,
     pub redirect_to: String,
+    pub client_challenge: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

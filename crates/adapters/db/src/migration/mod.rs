@@ -7,6 +7,7 @@ mod m20261124_000001_create_users;
 mod m20261124_000002_create_auth;
 mod m20261124_000003_create_projects;
 mod m20261124_000004_index_idempotency_created;
+mod m20261124_000005_bind_sign_ins_and_index_expiry;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_auth::Migration),
             Box::new(m20261124_000003_create_projects::Migration),
             Box::new(m20261124_000004_index_idempotency_created::Migration),
+            Box::new(m20261124_000005_bind_sign_ins_and_index_expiry::Migration),
         ]
     }
 }
