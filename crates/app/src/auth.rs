@@ -656,7 +656,8 @@ impl AuthService {
             && target.password().is_none()
             && (base.origin().ascii_serialization() == origin
                 || self.config.redirect_origins.iter().any(|o| allowed_origin(o)));
-        allowed.then(|| target.to_string())
+        // Bounded as stored and sent (percent-encoded), not only as submitted.
+        allowed.then(|| target.to_string()).filter(|resolved| resolved.len() <= 2000)
     }
 
     /// Starts a sign-in: keeps state, PKCE verifier and nonce server-side (single

@@ -11,8 +11,8 @@ use devora_ports::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr, TransactionTrait,
 };
 
 use crate::Database;
@@ -231,6 +231,18 @@ impl SessionRepository for Database {
         if lock.exec(&txn).await.map_err(storage)?.rows_affected == 0 {
             return Ok(None);
         }
+        // Housekeeping, under the same lock: the account's sessions that ended
+        // (expired, or revoked over a day ago) go, with their refresh tokens
+        // (cascade), so neither table grows with every sign-in and rotation.
+        let ended = Condition::any()
+            .add(sessions::Column::ExpiresAt.lt(s.now))
+            .add(sessions::Column::RevokedAt.lt(s.now - chrono::Duration::days(1)));
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(s.user_id.as_uuid()))
+            .filter(ended)
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
         let row = sessions::ActiveModel {
             id: Set(s.id.as_uuid()),
             user_id: Set(s.user_id.as_uuid()),

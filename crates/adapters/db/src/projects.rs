@@ -57,12 +57,18 @@ fn message_from_row(row: messages::Model) -> Result<Message, StorageError> {
     })
 }
 
-/// The time to stamp a row with once its parent's lock is held: the lock order,
-/// so rows commit in `created_at` order and keyset pages never skip one. Never
-/// earlier than the caller's `now`; microseconds, as the databases store.
-fn locked_now(requested: DateTime<Utc>) -> DateTime<Utc> {
+/// The time to stamp a row with once its parent's lock is held, so rows commit in
+/// `created_at` order and keyset pages never skip one: this node's clock, but
+/// never earlier than the caller's `now`, and always after the newest sibling
+/// (`last`), which another node, whose clock runs ahead, may have stamped.
+/// Microseconds, as the databases store.
+fn locked_now(requested: DateTime<Utc>, last: Option<DateTime<Utc>>) -> DateTime<Utc> {
     use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(6).max(requested)
+    let now = Utc::now().trunc_subsecs(6).max(requested);
+    match last {
+        Some(last) if last >= now => last + chrono::Duration::microseconds(1),
+        _ => now,
+    }
 }
 
 fn unique_violation(err: &DbErr) -> bool {
@@ -90,7 +96,14 @@ impl ProjectRepository for Database {
         if count >= u64::from(max_projects) {
             return Err(CreateProjectError::LimitReached { limit: max_projects });
         }
-        let now = locked_now(project.now);
+        let newest = projects::Entity::find()
+            .filter(projects::Column::OwnerId.eq(project.owner_id.as_uuid()))
+            .order_by_desc(projects::Column::CreatedAt)
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .map(|p| p.created_at);
+        let now = locked_now(project.now, newest);
         let row = projects::ActiveModel {
             id: Set(project.id.as_uuid()),
             owner_id: Set(project.owner_id.as_uuid()),
@@ -355,7 +368,14 @@ impl ProjectRepository for Database {
         if locked.rows_affected == 0 {
             return Ok(None);
         }
-        let created_at = locked_now(message.created_at);
+        let newest = messages::Entity::find()
+            .filter(messages::Column::ProjectId.eq(message.project_id.as_uuid()))
+            .order_by_desc(messages::Column::CreatedAt)
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .map(|m| m.created_at);
+        let created_at = locked_now(message.created_at, newest);
         messages::ActiveModel {
             id: Set(message.id.as_uuid()),
             project_id: Set(message.project_id.as_uuid()),
@@ -468,5 +488,23 @@ impl IdempotencyStore for Database {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_stamped_after_its_newest_sibling_even_from_a_slower_clock() {
+        let now = Utc::now();
+        let ahead = now + chrono::Duration::seconds(5);
+        assert_eq!(locked_now(now, Some(ahead)), ahead + chrono::Duration::microseconds(1));
+        let stamped = locked_now(now, None);
+        assert!(stamped >= now - chrono::Duration::microseconds(1));
+        let behind = stamped - chrono::Duration::seconds(5);
+        assert!(locked_now(now, Some(behind)) > behind);
+        let requested = now + chrono::Duration::seconds(60);
+        assert_eq!(locked_now(requested, None), requested);
     }
 }

@@ -115,6 +115,36 @@ async fn a_sign_in_does_not_outlive_a_password_change(db: &Database) {
     assert!(SessionRepository::create(db, session(UserId::new(), "r-5", None)).await.unwrap().is_none());
 }
 
+/// Sessions that ended are purged, with their refresh tokens, when the account
+/// signs in again; live ones stay.
+async fn ended_sessions_are_purged_at_the_next_sign_in(db: &Database) {
+    let id = user(db, "hash").await;
+    let long_ago = Utc::now().trunc_subsecs(6) - chrono::Duration::days(40);
+    let mut expired = session(id, "expired-first", None);
+    expired.now = long_ago;
+    expired.expires_at = long_ago + chrono::Duration::days(30);
+    let expired = SessionRepository::create(db, expired).await.unwrap().unwrap();
+    assert_eq!(count(db, "sessions", "user_id", id.as_uuid()).await, 1);
+    let live = SessionRepository::create(db, session(id, "live-first", None)).await.unwrap().unwrap();
+    assert_eq!(count(db, "sessions", "user_id", id.as_uuid()).await, 1, "the expired session is gone");
+    assert_eq!(count(db, "refresh_tokens", "session_id", expired.id.as_uuid()).await, 0, "with its tokens");
+    SessionRepository::create(db, session(id, "another", None)).await.unwrap().unwrap();
+    assert_eq!(count(db, "sessions", "user_id", id.as_uuid()).await, 2, "live sessions stay");
+    assert_eq!(count(db, "refresh_tokens", "session_id", live.id.as_uuid()).await, 1);
+    assert!(
+        db.rotate("expired-first", "x", Utc::now(), Duration::from_secs(10), Duration::from_secs(3600)).await.unwrap()
+            == Rotation::Invalid
+    );
+}
+
+async fn count(db: &Database, table: &str, column: &str, id: sea_orm::prelude::Uuid) -> i64 {
+    let backend = db.connection().get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = {placeholder}");
+    let row = db.connection().query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()])).await;
+    row.unwrap().unwrap().try_get("", "n").unwrap()
+}
+
 /// Tabs presenting one refresh token at once all get a token, and every token
 /// handed out is live: none is spent by a concurrent rotation of its family.
 async fn concurrent_refreshes_hand_out_live_tokens(db: &Database) {
@@ -154,6 +184,7 @@ async fn sqlite_sign_ins_and_refreshes() {
     let fresh = sqlite().await;
     a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
+    ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
     fresh.close().await;
 }
 
@@ -166,5 +197,6 @@ async fn postgres_sign_ins_and_refreshes() {
     };
     a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
+    ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
     fresh.close().await;
 }

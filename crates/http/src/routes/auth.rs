@@ -154,7 +154,9 @@ pub async fn login(
             use sha2::Digest;
             hex::encode(&sha2::Sha256::digest(body.email.trim().to_lowercase().as_bytes())[..16])
         };
-        let key = format!("ip:{}|email:{email_hash}", meta.ip.as_deref().unwrap_or("-"));
+        // By the address's bucket, as every per-IP key (an IPv6 client has a /64).
+        let ip = req.extensions().get::<ClientIp>().map_or_else(|| "-".to_owned(), |ip| devora_app::ip_bucket(ip.0));
+        let key = format!("ip:{ip}|email:{email_hash}");
         let decision = state.rate_limits.check_key(&policy, &key).await;
         if !decision.allowed {
             return Err(refusal(&policy, &decision));
