@@ -22,32 +22,35 @@ import type {
 } from "./generated/index.js";
 import { ApiError, isProblem } from "./errors.js";
 
-/** Where the client keeps the signed-in user's tokens. */
-export interface TokenStore {
-  get(): TokenPair | null;
-  set(tokens: TokenPair | null): void;
+/** A slot for one value the client keeps between calls. */
+export interface Store<T> {
+  get(): T | null;
+  set(value: T | null): void;
 }
 
-/** Tokens in memory: gone with the page. Persist them in your own store if you need to. */
-export class MemoryTokenStore implements TokenStore {
-  #tokens: TokenPair | null = null;
-  get(): TokenPair | null {
-    return this.#tokens;
+/** A value in memory: gone with the page. */
+export class MemoryStore<T> implements Store<T> {
+  #value: T | null = null;
+  get(): T | null {
+    return this.#value;
   }
-  set(tokens: TokenPair | null): void {
-    this.#tokens = tokens;
+  set(value: T | null): void {
+    this.#value = value;
   }
 }
+
+/** Where the client keeps the signed-in user's tokens. */
+export type TokenStore = Store<TokenPair>;
+
+/** Tokens in memory: gone with the page. Persist them in your own store if you need to. */
+export class MemoryTokenStore extends MemoryStore<TokenPair> {}
 
 /**
  * Where the PKCE verifier of a provider sign-in waits between `auth.startSignIn`
  * (before the browser leaves for the provider) and `auth.exchange` (when it is
  * back): it must survive that navigation, in this tab only.
  */
-export interface VerifierStore {
-  get(): string | null;
-  set(verifier: string | null): void;
-}
+export type VerifierStore = Store<string>;
 
 /** `sessionStorage` (per tab, survives the provider round trip): the browser default. */
 export class SessionVerifierStore implements VerifierStore {
@@ -64,16 +67,8 @@ export class SessionVerifierStore implements VerifierStore {
   }
 }
 
-/** In memory: for environments without `sessionStorage` (servers, tests). */
-export class MemoryVerifierStore implements VerifierStore {
-  #verifier: string | null = null;
-  get(): string | null {
-    return this.#verifier;
-  }
-  set(verifier: string | null): void {
-    this.#verifier = verifier;
-  }
-}
+/** A verifier in memory: for environments without `sessionStorage` (servers, tests). */
+export class MemoryVerifierStore extends MemoryStore<string> {}
 
 function base64url(bytes: Uint8Array): string {
   let binary = "";

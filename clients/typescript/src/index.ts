@@ -1,4 +1,19 @@
-export { DevoraClient, MemoryTokenStore, MemoryVerifierStore, OPERATIONS, SessionVerifierStore } from "./client.js";
-export type { ClientOptions, OperationId, PageOptions, RequestOptions, TokenStore, VerifierStore } from "./client.js";
+export {
+  DevoraClient,
+  MemoryStore,
+  MemoryTokenStore,
+  MemoryVerifierStore,
+  OPERATIONS,
+  SessionVerifierStore,
+} from "./client.js";
+export type {
+  ClientOptions,
+  OperationId,
+  PageOptions,
+  RequestOptions,
+  Store,
+  TokenStore,
+  VerifierStore,
+} from "./client.js";
 export { ApiError, isProblem } from "./errors.js";
 export type * from "./generated/index.js";

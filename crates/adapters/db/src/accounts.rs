@@ -193,20 +193,22 @@ async fn touch_session(conn: &impl ConnectionTrait, id: SessionId, now: DateTime
     Ok(())
 }
 
-impl Database {
-    async fn revoke_ids(&self, ids: &[uuid_alias::Uuid], now: DateTime<Utc>) -> Result<u64, StorageError> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let result = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
-            .filter(sessions::Column::Id.is_in(ids.iter().copied()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected)
+async fn revoke_ids(
+    conn: &impl ConnectionTrait,
+    ids: &[uuid_alias::Uuid],
+    now: DateTime<Utc>,
+) -> Result<u64, StorageError> {
+    if ids.is_empty() {
+        return Ok(0);
     }
+    let result = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+        .filter(sessions::Column::Id.is_in(ids.iter().copied()))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await
+        .map_err(storage)?;
+    Ok(result.rows_affected)
 }
 
 mod uuid_alias {
@@ -309,11 +311,12 @@ impl SessionRepository for Database {
             return Ok(Rotation::Invalid);
         }
         let grace = chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::zero());
-        let rotation = match token.spent_at {
+        let fresh = token.spent_at.is_none();
+        match token.spent_at {
+            // One live token per family: the presented one and any sibling issued
+            // inside a grace are spent, so a replayed token cannot keep a branch of
+            // the family alive unnoticed.
             None => {
-                // One live token per family: the presented one and any sibling issued
-                // inside a grace are spent, so a replayed token cannot keep a branch
-                // of the family alive unnoticed.
                 refresh_tokens::Entity::update_many()
                     .col_expr(refresh_tokens::Column::SpentAt, Expr::value(Some(now)))
                     .filter(refresh_tokens::Column::SessionId.eq(session.id.as_uuid()))
@@ -321,30 +324,22 @@ impl SessionRepository for Database {
                     .exec(&txn)
                     .await
                     .map_err(storage)?;
-                add_refresh_token(&txn, new_hash, session.id, now).await?;
-                touch_session(&txn, session.id, now).await?;
-                Rotation::Rotated(Session { last_used_at: now, ..session })
             }
             // Spent a moment ago by a concurrent tab: that tab's refresh stands, and
             // this one gets its own token.
-            Some(spent_at) if now - spent_at <= grace => {
-                add_refresh_token(&txn, new_hash, session.id, now).await?;
-                touch_session(&txn, session.id, now).await?;
-                Rotation::WithinGrace(Session { last_used_at: now, ..session })
-            }
+            Some(spent_at) if now - spent_at <= grace => {}
+            // Spent long ago: a stolen copy, or the thief's. The family ends.
             Some(_) => {
-                sessions::Entity::update_many()
-                    .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
-                    .filter(sessions::Column::Id.eq(session.id.as_uuid()))
-                    .filter(sessions::Column::RevokedAt.is_null())
-                    .exec(&txn)
-                    .await
-                    .map_err(storage)?;
-                Rotation::ReuseDetected(session.id)
+                revoke_ids(&txn, &[session.id.as_uuid()], now).await?;
+                txn.commit().await.map_err(storage)?;
+                return Ok(Rotation::ReuseDetected(session.id));
             }
-        };
+        }
+        add_refresh_token(&txn, new_hash, session.id, now).await?;
+        touch_session(&txn, session.id, now).await?;
         txn.commit().await.map_err(storage)?;
-        Ok(rotation)
+        let session = Session { last_used_at: now, ..session };
+        Ok(if fresh { Rotation::Rotated(session) } else { Rotation::WithinGrace(session) })
     }
 
     async fn list_alive(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {
@@ -379,7 +374,7 @@ impl SessionRepository for Database {
         else {
             return Ok(None);
         };
-        self.revoke_ids(&[token.session_id], now).await?;
+        revoke_ids(self.connection(), &[token.session_id], now).await?;
         Ok(Some(SessionId::from_uuid(token.session_id)))
     }
 
@@ -396,7 +391,7 @@ impl SessionRepository for Database {
             query = query.filter(sessions::Column::Id.ne(except.as_uuid()));
         }
         let ids: Vec<_> = query.all(self.connection()).await.map_err(storage)?.into_iter().map(|s| s.id).collect();
-        self.revoke_ids(&ids, now).await?;
+        revoke_ids(self.connection(), &ids, now).await?;
         Ok(ids.into_iter().map(SessionId::from_uuid).collect())
     }
 }
