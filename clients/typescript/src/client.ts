@@ -48,7 +48,8 @@ export class MemoryTokenStore extends MemoryStore<TokenPair> {}
 /**
  * Where the PKCE verifier of a provider sign-in waits between `auth.startSignIn`
  * (before the browser leaves for the provider) and `auth.exchange` (when it is
- * back): it must survive that navigation, in this tab only.
+ * back): it must survive that navigation, in this tab only. `sessionStorage` is
+ * per origin: `redirect_to` must come back to the origin that started the sign-in.
  */
 export type VerifierStore = Store<string>;
 
@@ -286,6 +287,7 @@ export class DevoraClient {
   async #call(call: Call): Promise<Response> {
     const authenticated = call.authenticated ?? true;
     const token = authenticated ? (this.#tokens.get()?.access_token ?? null) : null;
+    const signIns = this.#signIns;
     const res = await this.#send(call, token);
     if (res.status !== 401 || !authenticated || !this.#tokens.get()) {
       return res.ok ? res : this.#fail(res);
@@ -298,8 +300,10 @@ export class DevoraClient {
     }
     if (!isProblem(problem) || !REFRESHABLE.has(problem.code)) return this.#fail(res);
     // Another call may have refreshed while this one was in flight.
-    const used = token;
-    if (this.#tokens.get()?.access_token === used && !(await this.refreshTokens())) return this.#fail(res);
+    if (this.#tokens.get()?.access_token === token && !(await this.refreshTokens())) return this.#fail(res);
+    // Retried only as the account it was made for: after a sign-out and another
+    // sign-in meanwhile, a create or a message must not land in the new account.
+    if (this.#signIns !== signIns) return this.#fail(res);
     const retried = await this.#send(call, this.#tokens.get()?.access_token ?? null);
     return retried.ok ? retried : this.#fail(retried);
   }
@@ -413,15 +417,21 @@ export class DevoraClient {
     exchange: async (code: string): Promise<AuthResponse> => {
       const verifier = this.#verifiers.get();
       if (!verifier) throw new TypeError("No provider sign-in was started in this tab: call auth.startSignIn first");
-      this.#verifiers.set(null);
-      return this.#signedIn(
-        await this.#json<AuthResponse>({
+      let signedIn: AuthResponse;
+      try {
+        signedIn = await this.#json<AuthResponse>({
           method: "POST",
           path: "/api/v2/auth/oauth/exchange",
           json: { code, code_verifier: verifier },
           authenticated: false,
-        }),
-      );
+        });
+      } catch (err) {
+        // Kept when trying again may work (network, 429, 5xx): the code may still be good.
+        if (err instanceof ApiError && err.status !== 429 && err.status < 500) this.#verifiers.set(null);
+        throw err;
+      }
+      this.#verifiers.set(null);
+      return this.#signedIn(signedIn);
     },
   };
 

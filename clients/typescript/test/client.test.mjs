@@ -227,8 +227,39 @@ test("signing in while a refresh is in flight keeps the new sign-in", async () =
   await new DevoraClient({ baseUrl }).auth.register({ email: other, password, name: "Other" });
   const fresh = await client.auth.login({ email: other, password });
   held.release();
-  assert.equal((await pending).email, other, "the retried call runs as the account signed in now");
+  // The call was made for the first account: it is not retried as the second.
+  assert.equal((await failure(pending)).code, "token-expired");
   assert.deepEqual(client.tokens.get(), fresh.tokens, "the late refresh did not overwrite the new tokens");
+});
+
+test("a call is never retried as another account signed in meanwhile", async () => {
+  // Hold back the answer to the first project create (a 401: its token expired).
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  let held = false;
+  let reached;
+  const arrived = new Promise((resolve) => (reached = resolve));
+  const holding = async (url, init) => {
+    const res = await fetch(url, init);
+    if (!held && init?.method === "POST" && String(url).endsWith("/api/v2/projects")) {
+      held = true;
+      reached();
+      await gate;
+    }
+    return res;
+  };
+  const client = new DevoraClient({ baseUrl, fetch: holding });
+  await client.auth.register({ email: email(), password, name: "First" });
+  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
+  const pending = client.projects.create({ name: "Meant for the first account" });
+  await arrived;
+  await client.auth.logout();
+  const second = email();
+  await new DevoraClient({ baseUrl }).auth.register({ email: second, password, name: "Second" });
+  await client.auth.login({ email: second, password });
+  release();
+  assert.equal((await failure(pending)).status, 401);
+  assert.deepEqual((await client.projects.list()).items, [], "nothing was created in the second account");
 });
 
 test("signing out while a refresh is in flight stays signed out", async () => {

@@ -304,14 +304,6 @@ impl AuthService {
         Ok(Some(TokenPair { access_token, refresh_token, expires_in }))
     }
 
-    /// Signs in an account no password was checked for (just created, or vouched
-    /// for by a provider); its vanishing meanwhile is a storage failure.
-    async fn start_unchecked_session(&self, user: &User, meta: &ClientMeta) -> Result<TokenPair, InternalError> {
-        self.start_session(user, meta, None)
-            .await?
-            .ok_or_else(|| StorageError::new("the account vanished while signing in").into())
-    }
-
     /// Creates an account with a password and signs it in.
     ///
     /// # Errors
@@ -346,7 +338,10 @@ impl AuthService {
             Err(CreateUserError::DuplicateEmail) => return Err(RegisterError::EmailTaken),
             Err(CreateUserError::Storage(err)) => return Err(err.into()),
         };
-        let tokens = self.start_unchecked_session(&user, meta).await?;
+        let tokens = self
+            .start_session(&user, meta, None)
+            .await?
+            .ok_or_else(|| InternalError::from(StorageError::new("the new account vanished while signing in")))?;
         Ok(SignedIn { user, tokens })
     }
 
@@ -526,7 +521,11 @@ impl AuthService {
         }
         let new_hash = self.ports.hasher.hash(new).await?;
         let now = self.ports.clock.now();
-        self.ports.users.set_password_hash(principal.user_id, Some(&new_hash), now).await?;
+        // Only over the password just verified: a takeover (or another change)
+        // that landed meanwhile is not undone.
+        if !self.ports.users.replace_password_hash(principal.user_id, &hash, &new_hash, now).await? {
+            return Err(ChangePasswordError::WrongPassword);
+        }
         let revoked = self.ports.sessions.revoke_all(principal.user_id, Some(principal.session_id), now).await?;
         self.forget_sessions(&revoked).await;
         Ok(())
@@ -790,17 +789,18 @@ impl AuthService {
                 if !existing.email_verified {
                     // Someone registered this address without proving it; the verified
                     // owner now takes the account over, and whoever set that password,
-                    // linked another identity or holds a session is shut out. The
-                    // identity is linked and the email marked verified only after
-                    // that: a takeover cut short is run again at the next sign-in.
+                    // linked another identity or holds a session is shut out. The email
+                    // is marked verified only after that, so a takeover cut short is
+                    // run again at the next sign-in; the identity is linked last (if
+                    // that fails, the next sign-in finds the verified email and links).
                     self.ports.users.set_password_hash(existing.id, None, now).await.map_err(internal)?;
                     self.ports.sign_ins.unlink_other_identities(existing.id, identity).await.map_err(internal)?;
                     // Login codes already issued to those identities die with them.
                     self.ports.sign_ins.forget_login_codes(existing.id).await.map_err(internal)?;
                     let revoked = self.ports.sessions.revoke_all(existing.id, None, now).await.map_err(internal)?;
                     self.forget_sessions(&revoked).await;
-                    self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                     self.ports.users.mark_email_verified(existing.id, now).await.map_err(internal)?;
+                    self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                 } else {
                     self.ports.sign_ins.link_identity(identity, existing.id, now).await.map_err(internal)?;
                 }
@@ -861,7 +861,8 @@ impl AuthService {
         if user.status == UserStatus::Suspended {
             return Err(ExchangeError::Suspended);
         }
-        let tokens = self.start_unchecked_session(&user, meta).await?;
+        // Suspended (or deleted) while the code was being traded.
+        let tokens = self.start_session(&user, meta, None).await?.ok_or(ExchangeError::Suspended)?;
         Ok(SignedIn { user, tokens })
     }
 }

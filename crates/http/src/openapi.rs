@@ -204,8 +204,11 @@ impl Conventions {
         let has_parameter = |operation: &Operation, matches: &dyn Fn(&Parameter) -> bool| {
             operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if matches(p)))
         };
-        // Everything but the service routes reads or writes the database.
-        let uses_database = !operation.tags.iter().flatten().any(|tag| tag == "service");
+        // Everything but the service routes reads or writes the database, except
+        // the providers list (configuration) and the callback (always a redirect,
+        // with `?error=internal` at worst).
+        let uses_database = !operation.tags.iter().flatten().any(|tag| tag == "service")
+            && !matches!(operation.operation_id.as_deref(), Some("oauth_providers" | "oauth_callback"));
         let has_query = has_parameter(operation, &|p| p.parameter_in == ParameterIn::Query);
         let idempotent = has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("Idempotency-Key"));
         let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());

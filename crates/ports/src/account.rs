@@ -112,6 +112,19 @@ pub trait UserRepository: Send + Sync + 'static {
     /// [`StorageError`].
     async fn update_name(&self, id: UserId, name: &UserName, now: DateTime<Utc>) -> Result<Option<User>, StorageError>;
 
+    /// Replaces the password hash only if it is still `expected` (the one the
+    /// caller verified); `false` when it changed meanwhile.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+
     /// Replaces (or with `None` removes) the password hash.
     ///
     /// # Errors
@@ -182,8 +195,8 @@ pub enum Rotation {
 #[async_trait]
 pub trait SessionRepository: Send + Sync + 'static {
     /// Stores the session and its first refresh token, in one transaction that
-    /// first locks the account's row; `None` when the account is gone or no longer
-    /// has `checked_password_hash`.
+    /// first locks the account's row; `None` when the account is gone, suspended,
+    /// or no longer has `checked_password_hash`.
     ///
     /// # Errors
     /// [`StorageError`].

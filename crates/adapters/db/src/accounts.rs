@@ -142,6 +142,24 @@ impl UserRepository for Database {
         self.find_by_id(id).await
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(Some(hash.to_owned())))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .filter(users::Column::PasswordHash.eq(expected))
+            .exec(self.connection())
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn set_password_hash(&self, id: UserId, hash: Option<&str>, now: DateTime<Utc>) -> Result<(), StorageError> {
         users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash.map(str::to_owned)))
@@ -226,7 +244,8 @@ impl SessionRepository for Database {
         // commit, and then finds and revokes this session.
         let mut lock = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
-            .filter(users::Column::Id.eq(s.user_id.as_uuid()));
+            .filter(users::Column::Id.eq(s.user_id.as_uuid()))
+            .filter(users::Column::Status.eq(UserStatus::Active.as_str()));
         if let Some(hash) = &s.checked_password_hash {
             lock = lock.filter(users::Column::PasswordHash.eq(hash.as_str()));
         }
@@ -384,9 +403,13 @@ impl SessionRepository for Database {
         except: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, StorageError> {
+        // Live sessions only: expired ones are dead already, and leaving them to the
+        // purge at sign-in keeps the two statements' rows apart (no lock-order
+        // deadlock between them on Postgres).
         let mut query = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
-            .filter(sessions::Column::RevokedAt.is_null());
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now));
         if let Some(except) = except {
             query = query.filter(sessions::Column::Id.ne(except.as_uuid()));
         }

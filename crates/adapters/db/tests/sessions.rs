@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use devora_db::{Database, DbConfig};
-use devora_domain::{Email, Role, SessionId, UserId, UserName};
+use devora_domain::{Email, Role, SessionId, UserId, UserName, UserStatus};
 use devora_ports::{NewSession, NewUser, Rotation, SessionRepository, UserRepository};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -110,9 +110,15 @@ async fn a_sign_in_does_not_outlive_a_password_change(db: &Database) {
     // Checked against the old password before the change landed: refused.
     assert!(SessionRepository::create(db, session(id, "r-2", Some("old-hash"))).await.unwrap().is_none());
     assert!(SessionRepository::create(db, session(id, "r-3", Some("new-hash"))).await.unwrap().is_some());
-    // A sign-in that checked no password only needs the account to exist.
+    // A sign-in that checked no password only needs the account to exist, active.
     assert!(SessionRepository::create(db, session(id, "r-4", None)).await.unwrap().is_some());
     assert!(SessionRepository::create(db, session(UserId::new(), "r-5", None)).await.unwrap().is_none());
+    // A password change over a password that changed meanwhile is refused.
+    assert!(!db.replace_password_hash(id, "old-hash", "attackers-hash", Utc::now()).await.unwrap());
+    assert!(db.replace_password_hash(id, "new-hash", "newer-hash", Utc::now()).await.unwrap());
+    // Suspended while signing in: no session to come back to life on reactivation.
+    db.set_status(id, UserStatus::Suspended, Utc::now()).await.unwrap();
+    assert!(SessionRepository::create(db, session(id, "r-6", None)).await.unwrap().is_none());
 }
 
 /// Sessions that ended are purged, with their refresh tokens, when the account
