@@ -13,7 +13,8 @@ use crate::routes::{auth, docs, projects, service};
     info(
         title = "Devora API",
         version = "2.0.0",
-        description = "Devora's backend: accounts, projects, AI generation jobs, billing and administration.\n\n\
+        description = "Devora's backend: accounts and sign-in, projects with their files and conversation. \
+AI generation jobs, billing and administration are not served yet.\n\n\
 Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`; \
 every response carries `X-Request-Id`.",
     ),
