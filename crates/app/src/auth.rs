@@ -12,7 +12,7 @@ use devora_domain::{
 };
 use devora_ports::{
     AccessClaims, AccessTokens, Cache, Clock, CreateUserError, IdentityError, IdentityProvider, IssuedLoginCode,
-    NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository, SignInStore,
+    NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository, SignInProof, SignInStore,
     StorageError, TokenError, UserRepository,
 };
 use sha2::{Digest, Sha256};
@@ -273,13 +273,13 @@ impl AuthService {
         if verified && self.config.admin_emails.contains(email) { Role::Admin } else { Role::User }
     }
 
-    /// Signs `user` in; `None` when the account changed under the sign-in (it no
-    /// longer has `checked_password_hash`, or is gone).
+    /// Signs `user` in; `None` when the account changed under the sign-in (what
+    /// it proved no longer holds, or the account is suspended or gone).
     async fn start_session(
         &self,
         user: &User,
         meta: &ClientMeta,
-        checked_password_hash: Option<String>,
+        proof: SignInProof,
     ) -> Result<Option<TokenPair>, InternalError> {
         let now = self.ports.clock.now();
         let refresh_token = random_token();
@@ -294,7 +294,7 @@ impl AuthService {
                 user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(255).collect()),
                 ip: meta.ip.clone(),
                 refresh_hash: secret_hash(&refresh_token),
-                checked_password_hash,
+                proof,
             })
             .await?
         else {
@@ -339,7 +339,7 @@ impl AuthService {
             Err(CreateUserError::Storage(err)) => return Err(err.into()),
         };
         let tokens = self
-            .start_session(&user, meta, None)
+            .start_session(&user, meta, SignInProof::NewAccount)
             .await?
             .ok_or_else(|| InternalError::from(StorageError::new("the new account vanished while signing in")))?;
         Ok(SignedIn { user, tokens })
@@ -365,7 +365,9 @@ impl AuthService {
         }
         // The password changed (or the account was taken over) while it was being
         // checked: the check no longer stands.
-        let Some(tokens) = self.start_session(&user, meta, hash).await? else {
+        // (A match implies a hash; an empty one would match no account.)
+        let proof = SignInProof::Password(hash.unwrap_or_default());
+        let Some(tokens) = self.start_session(&user, meta, proof).await? else {
             metrics::counter!("auth_logins_total", "outcome" => "invalid").increment(1);
             return Err(LoginError::InvalidCredentials);
         };
@@ -756,7 +758,12 @@ impl AuthService {
             .sign_ins
             .put_login_code(
                 &secret_hash(&login_code),
-                &IssuedLoginCode { user_id: user.id, client_challenge: pending.client_challenge.clone() },
+                &IssuedLoginCode {
+                    user_id: user.id,
+                    client_challenge: pending.client_challenge.clone(),
+                    provider: identity.provider,
+                    subject: identity.subject.clone(),
+                },
                 plus(now, self.config.login_code_ttl),
                 now,
             )
@@ -861,8 +868,10 @@ impl AuthService {
         if user.status == UserStatus::Suspended {
             return Err(ExchangeError::Suspended);
         }
-        // Suspended (or deleted) while the code was being traded.
-        let tokens = self.start_session(&user, meta, None).await?.ok_or(ExchangeError::Suspended)?;
+        // Suspended, deleted, or taken over by its verified owner (which unlinks the
+        // identity) while the code was being traded.
+        let proof = SignInProof::Identity { provider: issued.provider, subject: issued.subject };
+        let tokens = self.start_session(&user, meta, proof).await?.ok_or(ExchangeError::Invalid)?;
         Ok(SignedIn { user, tokens })
     }
 }

@@ -171,11 +171,21 @@ pub struct NewSession {
     pub ip: Option<String>,
     /// The hash of the session's first refresh token.
     pub refresh_hash: String,
-    /// The password hash this sign-in was checked against: the session is created
-    /// only if the account still has it, so a password change or an account
-    /// takeover that lands during the check cannot be outlived by it. `None` for
-    /// sign-ins that checked no password (sign-up, a provider's).
-    pub checked_password_hash: Option<String>,
+    /// What the sign-in proved; the session is created only if it still holds.
+    pub proof: SignInProof,
+}
+
+/// What a sign-in proved. Its session is created, under the account's row lock,
+/// only if that still holds, so a password change, a suspension or an account
+/// takeover that lands while the sign-in is being checked cannot be outlived by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInProof {
+    /// The password with this hash was checked.
+    Password(String),
+    /// The provider vouched for this identity, linked to the account.
+    Identity { provider: IdentityProviderId, subject: String },
+    /// Nothing to check again: this sign-in created the account.
+    NewAccount,
 }
 
 /// What presenting a refresh token did.
@@ -196,7 +206,8 @@ pub enum Rotation {
 pub trait SessionRepository: Send + Sync + 'static {
     /// Stores the session and its first refresh token, in one transaction that
     /// first locks the account's row; `None` when the account is gone, suspended,
-    /// or no longer has `checked_password_hash`.
+    /// or the sign-in's proof no longer holds (the password changed, the identity
+    /// was unlinked).
     ///
     /// # Errors
     /// [`StorageError`].
@@ -269,6 +280,9 @@ pub struct IssuedLoginCode {
     pub user_id: UserId,
     /// The challenge of the browser that started the sign-in.
     pub client_challenge: String,
+    /// The identity the provider vouched for.
+    pub provider: IdentityProviderId,
+    pub subject: String,
 }
 
 /// One-shot values and provider identities for OAuth sign-in.

@@ -13,7 +13,7 @@ pub mod rate_limit;
 pub use account::{
     AccessClaims, AccessTokens, AuthorizationRedirect, Clock, CreateUserError, HashError, IdentityError,
     IdentityProvider, IssuedLoginCode, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session,
-    SessionRepository, SignInStore, StorageError, SystemClock, TokenError, UserRepository,
+    SessionRepository, SignInProof, SignInStore, StorageError, SystemClock, TokenError, UserRepository,
 };
 pub use cache::{Cache, CacheError};
 pub use probe::{Probe, ProbeError};

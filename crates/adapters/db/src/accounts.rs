@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use devora_domain::{Email, ExternalIdentity, IdentityProviderId, Role, SessionId, User, UserId, UserName, UserStatus};
 use devora_ports::{
     CreateUserError, IssuedLoginCode, NewSession, NewUser, PendingSignIn, Rotation, Session, SessionRepository,
-    SignInStore, StorageError, UserRepository,
+    SignInProof, SignInStore, StorageError, UserRepository,
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -246,8 +246,19 @@ impl SessionRepository for Database {
             .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
             .filter(users::Column::Id.eq(s.user_id.as_uuid()))
             .filter(users::Column::Status.eq(UserStatus::Active.as_str()));
-        if let Some(hash) = &s.checked_password_hash {
-            lock = lock.filter(users::Column::PasswordHash.eq(hash.as_str()));
+        match &s.proof {
+            SignInProof::Password(hash) => lock = lock.filter(users::Column::PasswordHash.eq(hash.as_str())),
+            SignInProof::Identity { provider, subject } => {
+                let linked = Query::select()
+                    .expr(Expr::val(1))
+                    .from(oauth_identities::Entity)
+                    .and_where(oauth_identities::Column::Provider.eq(provider.as_str()))
+                    .and_where(oauth_identities::Column::Subject.eq(subject.as_str()))
+                    .and_where(oauth_identities::Column::UserId.eq(s.user_id.as_uuid()))
+                    .to_owned();
+                lock = lock.filter(Expr::exists(linked));
+            }
+            SignInProof::NewAccount => {}
         }
         if lock.exec(&txn).await.map_err(storage)?.rows_affected == 0 {
             return Ok(None);
@@ -491,6 +502,8 @@ impl SignInStore for Database {
             code_hash: Set(code_hash.to_owned()),
             user_id: Set(issued.user_id.as_uuid()),
             client_challenge: Set(Some(issued.client_challenge.clone())),
+            provider: Set(Some(issued.provider.as_str().to_owned())),
+            subject: Set(Some(issued.subject.clone())),
             created_at: Set(now),
             expires_at: Set(expires_at),
         }
@@ -518,9 +531,13 @@ impl SignInStore for Database {
         if deleted != 1 || row.expires_at <= now {
             return Ok(None);
         }
+        // Codes issued before identities were recorded with them cannot be traded.
+        let (Some(provider), Some(subject)) = (row.provider, row.subject) else { return Ok(None) };
         Ok(Some(IssuedLoginCode {
             user_id: UserId::from_uuid(row.user_id),
             client_challenge: row.client_challenge.unwrap_or_default(),
+            provider: IdentityProviderId::parse(&provider).ok_or_else(|| corrupt("login_codes.provider"))?,
+            subject,
         }))
     }
 

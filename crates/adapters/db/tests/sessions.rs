@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use devora_db::{Database, DbConfig};
-use devora_domain::{Email, Role, SessionId, UserId, UserName, UserStatus};
-use devora_ports::{NewSession, NewUser, Rotation, SessionRepository, UserRepository};
+use devora_domain::{Email, ExternalIdentity, IdentityProviderId, Role, SessionId, UserId, UserName, UserStatus};
+use devora_ports::{NewSession, NewUser, Rotation, SessionRepository, SignInProof, SignInStore, UserRepository};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// A fresh database per test: a SQLite file, or a new Postgres database.
@@ -99,7 +99,7 @@ fn session(user_id: UserId, refresh_hash: &str, checked: Option<&str>) -> NewSes
         user_agent: None,
         ip: None,
         refresh_hash: refresh_hash.to_owned(),
-        checked_password_hash: checked.map(str::to_owned),
+        proof: checked.map_or(SignInProof::NewAccount, |hash| SignInProof::Password(hash.to_owned())),
     }
 }
 
@@ -116,6 +116,26 @@ async fn a_sign_in_does_not_outlive_a_password_change(db: &Database) {
     // A password change over a password that changed meanwhile is refused.
     assert!(!db.replace_password_hash(id, "old-hash", "attackers-hash", Utc::now()).await.unwrap());
     assert!(db.replace_password_hash(id, "new-hash", "newer-hash", Utc::now()).await.unwrap());
+    // A provider sign-in holds while its identity is linked, and not once a
+    // takeover has unlinked it.
+    let identity = ExternalIdentity {
+        provider: IdentityProviderId::GitHub,
+        subject: format!("gh-{}", uuid_like()),
+        email: Email::parse("squatter@example.com").unwrap(),
+        email_verified: false,
+        name: None,
+    };
+    let by_identity = |refresh: &str| {
+        let mut s = session(id, refresh, None);
+        s.proof = SignInProof::Identity { provider: identity.provider, subject: identity.subject.clone() };
+        s
+    };
+    assert!(SessionRepository::create(db, by_identity("r-7")).await.unwrap().is_none(), "not linked yet");
+    db.link_identity(&identity, id, Utc::now()).await.unwrap();
+    assert!(SessionRepository::create(db, by_identity("r-8")).await.unwrap().is_some());
+    let owner = ExternalIdentity { subject: format!("owner-{}", uuid_like()), ..identity.clone() };
+    db.unlink_other_identities(id, &owner).await.unwrap();
+    assert!(SessionRepository::create(db, by_identity("r-9")).await.unwrap().is_none(), "unlinked by the takeover");
     // Suspended while signing in: no session to come back to life on reactivation.
     db.set_status(id, UserStatus::Suspended, Utc::now()).await.unwrap();
     assert!(SessionRepository::create(db, session(id, "r-6", None)).await.unwrap().is_none());

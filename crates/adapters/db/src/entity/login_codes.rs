@@ -7,6 +7,8 @@ pub struct Model {
     pub code_hash: String,
     pub user_id: Uuid,
     pub client_challenge: Option<String>,
+    pub provider: Option<String>,
+    pub subject: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

@@ -8,6 +8,7 @@ mod m20261124_000002_create_auth;
 mod m20261124_000003_create_projects;
 mod m20261124_000004_index_idempotency_created;
 mod m20261124_000005_bind_sign_ins_and_index_expiry;
+mod m20261124_000006_login_code_identity;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_create_projects::Migration),
             Box::new(m20261124_000004_index_idempotency_created::Migration),
             Box::new(m20261124_000005_bind_sign_ins_and_index_expiry::Migration),
+            Box::new(m20261124_000006_login_code_identity::Migration),
         ]
     }
 }
