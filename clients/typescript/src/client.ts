@@ -89,13 +89,19 @@ export interface ClientOptions {
   onSessionEnded?: () => void;
 }
 
-export interface PageOptions {
+/** Options every signed-in call takes. */
+export interface CallOptions {
+  /** Aborts the call (a component unmounted, a newer search started): it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface PageOptions extends CallOptions {
   /** 1..100, default 20. */
   limit?: number;
   cursor?: string | null;
 }
 
-export interface RequestOptions {
+export interface RequestOptions extends CallOptions {
   /** Replays the first response for the same key and body within 24 hours. */
   idempotencyKey?: string;
 }
@@ -107,6 +113,7 @@ interface Call {
   raw?: Uint8Array | string;
   authenticated?: boolean;
   headers?: Record<string, string>;
+  signal?: AbortSignal | undefined;
 }
 
 /** Codes after which a refresh may help. */
@@ -119,6 +126,11 @@ function query(params: Record<string, string | number | null | undefined>): stri
   }
   const s = q.toString();
   return s ? `?${s}` : "";
+}
+
+/** A project's URL path. */
+function projectPath(id: string): string {
+  return `/api/v2/projects/${encodeURIComponent(id)}`;
 }
 
 /**
@@ -225,6 +237,7 @@ export class DevoraClient {
     if (accessToken) headers["authorization"] = `Bearer ${accessToken}`;
     const init: RequestInit = { method: call.method, headers };
     if (body !== undefined) init.body = body;
+    if (call.signal) init.signal = call.signal;
     return this.#fetch(`${this.#baseUrl}${call.path}`, init);
   }
 
@@ -383,14 +396,20 @@ export class DevoraClient {
       // Unless another sign-in replaced this session meanwhile.
       if (this.#signIns === signIns) this.#tokens.set(null);
     },
-    me: (): Promise<UserDto> => this.#json({ method: "GET", path: "/api/v2/auth/me" }),
-    updateMe: (request: UpdateMeRequest): Promise<UserDto> =>
-      this.#json({ method: "PATCH", path: "/api/v2/auth/me", json: request }),
-    changePassword: (request: ChangePasswordRequest): Promise<void> =>
-      this.#empty({ method: "POST", path: "/api/v2/auth/me/password", json: request }),
-    sessions: (): Promise<SessionList> => this.#json({ method: "GET", path: "/api/v2/auth/sessions" }),
-    revokeSession: (id: string): Promise<void> =>
-      this.#empty({ method: "DELETE", path: `/api/v2/auth/sessions/${encodeURIComponent(id)}` }),
+    me: (options: CallOptions = {}): Promise<UserDto> =>
+      this.#json({ method: "GET", path: "/api/v2/auth/me", signal: options.signal }),
+    updateMe: (request: UpdateMeRequest, options: CallOptions = {}): Promise<UserDto> =>
+      this.#json({ method: "PATCH", path: "/api/v2/auth/me", json: request, signal: options.signal }),
+    changePassword: (request: ChangePasswordRequest, options: CallOptions = {}): Promise<void> =>
+      this.#empty({ method: "POST", path: "/api/v2/auth/me/password", json: request, signal: options.signal }),
+    sessions: (options: CallOptions = {}): Promise<SessionList> =>
+      this.#json({ method: "GET", path: "/api/v2/auth/sessions", signal: options.signal }),
+    revokeSession: (id: string, options: CallOptions = {}): Promise<void> =>
+      this.#empty({
+        method: "DELETE",
+        path: `/api/v2/auth/sessions/${encodeURIComponent(id)}`,
+        signal: options.signal,
+      }),
     providers: (): Promise<OAuthProviderList> =>
       this.#json({ method: "GET", path: "/api/v2/auth/oauth/providers", authenticated: false }),
     /**
@@ -437,12 +456,16 @@ export class DevoraClient {
 
   readonly projects = {
     list: (page: PageOptions = {}): Promise<ProjectPage> =>
-      this.#json({ method: "GET", path: `/api/v2/projects${query({ limit: page.limit, cursor: page.cursor })}` }),
+      this.#json({
+        method: "GET",
+        path: `/api/v2/projects${query({ limit: page.limit, cursor: page.cursor })}`,
+        signal: page.signal,
+      }),
     /** Every project, page after page. */
-    all: async function* (this: DevoraClient, limit = 100): AsyncGenerator<ProjectDto> {
+    all: async function* (this: DevoraClient, limit = 100, options: CallOptions = {}): AsyncGenerator<ProjectDto> {
       let cursor: string | null = null;
       do {
-        const page: ProjectPage = await this.projects.list({ limit, cursor });
+        const page: ProjectPage = await this.projects.list({ limit, cursor, ...options });
         yield* page.items;
         cursor = page.next_cursor;
       } while (cursor);
@@ -453,41 +476,51 @@ export class DevoraClient {
         path: "/api/v2/projects",
         json: request,
         headers: options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
+        signal: options.signal,
       }),
-    get: (id: string): Promise<ProjectDto> =>
-      this.#json({ method: "GET", path: `/api/v2/projects/${encodeURIComponent(id)}` }),
-    update: (id: string, request: UpdateProjectRequest): Promise<ProjectDto> =>
-      this.#json({ method: "PATCH", path: `/api/v2/projects/${encodeURIComponent(id)}`, json: request }),
-    delete: (id: string): Promise<void> =>
-      this.#empty({ method: "DELETE", path: `/api/v2/projects/${encodeURIComponent(id)}` }),
-    files: (id: string): Promise<FileList> =>
-      this.#json({ method: "GET", path: `/api/v2/projects/${encodeURIComponent(id)}/files` }),
-    readFile: async (id: string, path: string): Promise<Uint8Array> => {
+    get: (id: string, options: CallOptions = {}): Promise<ProjectDto> =>
+      this.#json({ method: "GET", path: projectPath(id), signal: options.signal }),
+    update: (id: string, request: UpdateProjectRequest, options: CallOptions = {}): Promise<ProjectDto> =>
+      this.#json({ method: "PATCH", path: projectPath(id), json: request, signal: options.signal }),
+    delete: (id: string, options: CallOptions = {}): Promise<void> =>
+      this.#empty({ method: "DELETE", path: projectPath(id), signal: options.signal }),
+    files: (id: string, options: CallOptions = {}): Promise<FileList> =>
+      this.#json({ method: "GET", path: `${projectPath(id)}/files`, signal: options.signal }),
+    readFile: async (id: string, path: string, options: CallOptions = {}): Promise<Uint8Array> => {
       const res = await this.#call({
         method: "GET",
-        path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}`,
+        path: `${projectPath(id)}/files/${filePath(path)}`,
+        signal: options.signal,
       });
       return new Uint8Array(await res.arrayBuffer());
     },
-    putFile: async (id: string, path: string, content: Uint8Array | string): Promise<FileEntry> =>
+    putFile: async (
+      id: string,
+      path: string,
+      content: Uint8Array | string,
+      options: CallOptions = {},
+    ): Promise<FileEntry> =>
       this.#json({
         method: "PUT",
-        path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}`,
+        path: `${projectPath(id)}/files/${filePath(path)}`,
         raw: content,
+        signal: options.signal,
       }),
-    deleteFile: async (id: string, path: string): Promise<void> =>
-      this.#empty({ method: "DELETE", path: `/api/v2/projects/${encodeURIComponent(id)}/files/${filePath(path)}` }),
+    deleteFile: async (id: string, path: string, options: CallOptions = {}): Promise<void> =>
+      this.#empty({ method: "DELETE", path: `${projectPath(id)}/files/${filePath(path)}`, signal: options.signal }),
     messages: (id: string, page: PageOptions = {}): Promise<MessagePage> =>
       this.#json({
         method: "GET",
-        path: `/api/v2/projects/${encodeURIComponent(id)}/messages${query({ limit: page.limit, cursor: page.cursor })}`,
+        path: `${projectPath(id)}/messages${query({ limit: page.limit, cursor: page.cursor })}`,
+        signal: page.signal,
       }),
     postMessage: (id: string, content: string, options: RequestOptions = {}): Promise<MessageDto> =>
       this.#json({
         method: "POST",
-        path: `/api/v2/projects/${encodeURIComponent(id)}/messages`,
+        path: `${projectPath(id)}/messages`,
         json: { role: "user", content },
         headers: options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
+        signal: options.signal,
       }),
   };
 }

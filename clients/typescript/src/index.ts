@@ -7,6 +7,7 @@ export {
   SessionVerifierStore,
 } from "./client.js";
 export type {
+  CallOptions,
   ClientOptions,
   OperationId,
   PageOptions,

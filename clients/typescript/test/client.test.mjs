@@ -317,6 +317,19 @@ test("every operation of the served document has a client method", async () => {
   }
 });
 
+test("a call can be aborted, and only that call", async () => {
+  const { client } = await signedIn();
+  const project = await client.projects.create({ name: "Abortable" });
+  const controller = new AbortController();
+  const aborted = client.projects.get(project.id, { signal: controller.signal });
+  const other = client.projects.list({ limit: 5 });
+  controller.abort();
+  await assert.rejects(aborted, (err) => err.name === "AbortError");
+  assert.equal((await other).items[0].id, project.id);
+  await assert.rejects(client.auth.me({ signal: AbortSignal.abort() }), (err) => err.name === "AbortError");
+  assert.equal((await client.auth.me()).name, "Client Test", "the session is untouched");
+});
+
 test("metrics and the YAML document are text", async () => {
   const client = new DevoraClient({ baseUrl });
   assert.match(await client.service.metrics(), /^# (HELP|TYPE) /m);
