@@ -11,8 +11,8 @@ use devora_ports::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PrimaryKeyTrait,
+    QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
 
 use crate::Database;
@@ -209,6 +209,18 @@ async fn touch_session(conn: &impl ConnectionTrait, id: SessionId, now: DateTime
         .await
         .map_err(storage)?;
     Ok(())
+}
+
+/// Reads the row keyed `key` and deletes it; the row only for the caller whose
+/// delete removed it, so of a replayed or concurrent take exactly one wins.
+async fn take_once<E>(conn: &impl ConnectionTrait, key: &str) -> Result<Option<E::Model>, StorageError>
+where
+    E: EntityTrait,
+    String: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+{
+    let Some(row) = E::find_by_id(key.to_owned()).one(conn).await.map_err(storage)? else { return Ok(None) };
+    let deleted = E::delete_by_id(key.to_owned()).exec(conn).await.map_err(storage)?.rows_affected;
+    Ok((deleted == 1).then_some(row))
 }
 
 async fn revoke_ids(
@@ -461,18 +473,10 @@ impl SignInStore for Database {
     }
 
     async fn take_pending(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<PendingSignIn>, StorageError> {
-        let Some(row) =
-            oauth_pending::Entity::find_by_id(state_hash.to_owned()).one(self.connection()).await.map_err(storage)?
-        else {
+        let Some(row) = take_once::<oauth_pending::Entity>(self.connection(), state_hash).await? else {
             return Ok(None);
         };
-        // Whoever deletes the row owns it: a replayed or concurrent callback finds nothing.
-        let deleted = oauth_pending::Entity::delete_by_id(state_hash.to_owned())
-            .exec(self.connection())
-            .await
-            .map_err(storage)?
-            .rows_affected;
-        if deleted != 1 || row.expires_at <= now {
+        if row.expires_at <= now {
             return Ok(None);
         }
         Ok(Some(PendingSignIn {
@@ -518,17 +522,10 @@ impl SignInStore for Database {
         code_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<IssuedLoginCode>, StorageError> {
-        let Some(row) =
-            login_codes::Entity::find_by_id(code_hash.to_owned()).one(self.connection()).await.map_err(storage)?
-        else {
+        let Some(row) = take_once::<login_codes::Entity>(self.connection(), code_hash).await? else {
             return Ok(None);
         };
-        let deleted = login_codes::Entity::delete_by_id(code_hash.to_owned())
-            .exec(self.connection())
-            .await
-            .map_err(storage)?
-            .rows_affected;
-        if deleted != 1 || row.expires_at <= now {
+        if row.expires_at <= now {
             return Ok(None);
         }
         // Codes issued before identities were recorded with them cannot be traded.
