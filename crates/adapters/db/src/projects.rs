@@ -12,8 +12,8 @@ use devora_ports::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 
 use crate::Database;
@@ -69,6 +69,28 @@ fn locked_now(requested: DateTime<Utc>, last: Option<DateTime<Utc>>) -> DateTime
         Some(last) if last >= now => last + chrono::Duration::microseconds(1),
         _ => now,
     }
+}
+
+/// Writes the project's row as a transaction's first statement (a no-op update),
+/// so Postgres holds its row lock and SQLite its write lock until commit: writes
+/// to one project (files, messages) are decided one after another. `false` when
+/// the project is gone.
+async fn lock_project(txn: &DatabaseTransaction, project: ProjectId) -> Result<bool, StorageError> {
+    let locked = projects::Entity::update_many()
+        .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
+        .filter(projects::Column::Id.eq(project.as_uuid()))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    Ok(locked.rows_affected == 1)
+}
+
+/// Keyset paging: `rows` were fetched with one row over `limit`; keeps `limit` of
+/// them and returns the cursor after the last kept one if there was more.
+fn cut_page<R>(rows: &mut Vec<R>, limit: u32, cursor: impl Fn(&R) -> PageCursor) -> Option<PageCursor> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    if more { rows.last().map(cursor) } else { None }
 }
 
 fn unique_violation(err: &DbErr) -> bool {
@@ -134,9 +156,7 @@ impl ProjectRepository for Database {
             .all(self.connection())
             .await
             .map_err(storage)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = if more { rows.last().map(|r| PageCursor { created_at: r.created_at, id: r.id }) } else { None };
+        let next = cut_page(&mut rows, limit, |r| PageCursor { created_at: r.created_at, id: r.id });
         Ok(Page { items: rows.into_iter().map(project_from_row).collect::<Result<_, _>>()?, next })
     }
 
@@ -233,14 +253,8 @@ impl ProjectRepository for Database {
         limits: FileLimits,
     ) -> Result<(FileMeta, bool), PutFileError> {
         let txn = self.connection().begin().await.map_err(storage)?;
-        // Lock the project row first (see `create`): the limits hold under concurrent writes.
-        let locked = projects::Entity::update_many()
-            .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
-            .filter(projects::Column::Id.eq(project.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if locked.rows_affected == 0 {
+        // Lock the project row first: the limits hold under concurrent writes.
+        if !lock_project(&txn, project).await? {
             return Err(PutFileError::ProjectGone);
         }
         let (count, total): (i64, i64) = project_files::Entity::find()
@@ -351,21 +365,13 @@ impl ProjectRepository for Database {
             .all(self.connection())
             .await
             .map_err(storage)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = if more { rows.last().map(|r| PageCursor { created_at: r.created_at, id: r.id }) } else { None };
+        let next = cut_page(&mut rows, limit, |r| PageCursor { created_at: r.created_at, id: r.id });
         Ok(Page { items: rows.into_iter().map(message_from_row).collect::<Result<_, _>>()?, next })
     }
 
     async fn add_message(&self, message: &Message) -> Result<Option<Message>, StorageError> {
         let txn = self.connection().begin().await.map_err(storage)?;
-        let locked = projects::Entity::update_many()
-            .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
-            .filter(projects::Column::Id.eq(message.project_id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if locked.rows_affected == 0 {
+        if !lock_project(&txn, message.project_id).await? {
             return Ok(None);
         }
         let newest = messages::Entity::find()
