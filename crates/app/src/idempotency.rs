@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use devora_domain::UserId;
-use devora_ports::{Clock, IdempotencyClaim, IdempotencyStore, StoredResponse};
+use devora_ports::{Clock, IdempotencyClaim, IdempotencyStore, CreatedResource};
 
-use crate::auth::InternalError;
+use crate::InternalError;
 
 #[derive(Clone)]
 pub struct IdempotencyService {
@@ -41,9 +41,9 @@ impl IdempotencyService {
         Ok(self.store.claim(user, key, fingerprint, now, now - retention, now - stale).await?)
     }
 
-    /// Keeps the response for replays under the claim made at `claimed_at`.
-    pub async fn complete(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>, response: &StoredResponse) {
-        match self.store.complete(user, key, claimed_at, response).await {
+    /// Keeps what the claim created, for replays, under the claim made at `claimed_at`.
+    pub async fn complete(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>, created: &CreatedResource) {
+        match self.store.complete(user, key, claimed_at, created).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!("idempotency claim was taken over as abandoned; the response is not kept"),
             Err(err) => {

@@ -1,12 +1,15 @@
 //! Use cases, written against the ports only.
 
+pub mod admin;
 pub mod auth;
+mod error;
 pub mod health;
 pub mod idempotency;
 pub mod projects;
 pub mod rate_limit;
 pub mod read_through;
 
+pub use error::InternalError;
 pub use health::{ComponentReport, HealthService, ReadinessReport};
 pub use rate_limit::{
     FallbackRateLimiter, KeyKind, PolicyKind, RateLimitPolicies, RateLimitPolicy, RateLimitService, Subject, ip_bucket,

@@ -49,15 +49,18 @@ macro_rules! uuid_id {
     };
 }
 
-pub mod account;
-pub mod project;
+pub mod auth;
+mod invalid;
+pub mod projects;
 pub mod rate_limit;
 
-pub use account::{
+pub use auth::refresh::{RefreshUse, refresh_use};
+pub use auth::{
     Email, ExternalIdentity, IdentityProviderId, Password, PasswordRule, Role, SessionId, User, UserId, UserName,
     UserStatus,
 };
-pub use project::{
+pub use invalid::{Invalid, Violation};
+pub use projects::{
     FileMeta, FilePath, FilePathError, Framework, Message, MessageContent, MessageId, MessageRole, Project,
     ProjectDescription, ProjectId, ProjectName,
 };

@@ -3,22 +3,31 @@
 //!
 //! These are `async_trait` traits so the server can choose an adapter at run
 //! time (SQLite or Postgres, in-process or Redis) behind an `Arc<dyn ...>`.
+//!
+//! One folder per feature (`auth/`, `projects/`); the pieces every feature
+//! shares (storage errors, the clock, pages, idempotency, cache, rate limits,
+//! probes) each in a file of their own.
 
-pub mod account;
+pub mod auth;
 pub mod cache;
+pub mod clock;
+pub mod idempotency;
+pub mod page;
 pub mod probe;
-pub mod project;
+pub mod projects;
 pub mod rate_limit;
+pub mod storage;
 
-pub use account::{
-    AccessClaims, AccessTokens, AuthorizationRedirect, Clock, CreateUserError, HashError, IdentityError,
-    IdentityProvider, IssuedLoginCode, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session,
-    SessionRepository, SignInProof, SignInStore, StorageError, SystemClock, TokenError, UserRepository,
+pub use auth::{
+    AccessClaims, AccessTokens, AuthorizationRedirect, CreateUserError, HashError, IdentityError, IdentityProvider,
+    IssuedLoginCode, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository,
+    SignInProof, SignInStore, TokenError, UserRepository,
 };
 pub use cache::{Cache, CacheError};
+pub use clock::{Clock, SystemClock};
+pub use idempotency::{CreatedResource, IdempotencyClaim, IdempotencyStore};
+pub use page::{Page, PageCursor};
 pub use probe::{Probe, ProbeError};
-pub use project::{
-    CreateProjectError, FileLimits, IdempotencyClaim, IdempotencyStore, NewProject, Page, PageCursor, ProjectPatch,
-    ProjectRepository, PutFileError, StoredResponse,
-};
+pub use projects::{CreateProjectError, FileLimits, NewProject, ProjectPatch, ProjectRepository, PutFileError};
 pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};
+pub use storage::StorageError;

@@ -3,10 +3,15 @@
 
 use devora_ports::StorageError;
 use sea_orm::sqlx;
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 pub(crate) fn storage(err: DbErr) -> StorageError {
     if unavailable(&err) { StorageError::unavailable(err) } else { StorageError::new(err) }
+}
+
+/// A unique index refused the write (a duplicate key, or a concurrent insert of it).
+pub(crate) fn unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 pub(crate) fn corrupt(what: &str) -> StorageError {

@@ -1,10 +1,11 @@
 //! The database adapter (sea-orm): one connection type, one set of migrations and
 //! one set of repositories for SQLite (the embedded default) and Postgres.
 
-mod accounts;
+mod auth;
 mod database;
 mod entity;
 mod errors;
+mod idempotency;
 pub mod migration;
 mod projects;
 

@@ -1,4 +1,4 @@
-//! Projects, files, messages and idempotency records.
+//! Projects, their files and their conversations.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,17 +7,17 @@ use devora_domain::{
     ProjectId, ProjectName, UserId,
 };
 use devora_ports::{
-    CreateProjectError, FileLimits, IdempotencyClaim, IdempotencyStore, NewProject, Page, PageCursor, ProjectPatch,
-    ProjectRepository, PutFileError, StorageError, StoredResponse,
+    CreateProjectError, FileLimits, NewProject, Page, PageCursor, ProjectPatch, ProjectRepository, PutFileError,
+    StorageError,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::Database;
-use crate::entity::{idempotency_keys, messages, project_files, projects, users};
+use crate::entity::{messages, project_files, projects, users};
 use crate::errors::{corrupt, storage};
 
 fn project_from_row(row: projects::Model) -> Result<Project, StorageError> {
@@ -91,10 +91,6 @@ fn cut_page<R>(rows: &mut Vec<R>, limit: u32, cursor: impl Fn(&R) -> PageCursor)
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     if more { rows.last().map(cursor) } else { None }
-}
-
-fn unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 #[async_trait]
@@ -394,106 +390,6 @@ impl ProjectRepository for Database {
         .map_err(storage)?;
         txn.commit().await.map_err(storage)?;
         Ok(Some(Message { created_at, ..message.clone() }))
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for Database {
-    async fn claim(
-        &self,
-        user: UserId,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-        expires_before: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<IdempotencyClaim, StorageError> {
-        // Housekeeping: records past their retention go (indexed on created_at).
-        idempotency_keys::Entity::delete_many()
-            .filter(idempotency_keys::Column::CreatedAt.lt(expires_before))
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        for _ in 0..3 {
-            let row = idempotency_keys::ActiveModel {
-                user_id: Set(user.as_uuid()),
-                key: Set(key.to_owned()),
-                fingerprint: Set(fingerprint.to_owned()),
-                status_code: Set(None),
-                response_body: Set(None),
-                location: Set(None),
-                created_at: Set(now),
-            };
-            match row.insert(self.connection()).await {
-                Ok(_) => return Ok(IdempotencyClaim::Claimed(now)),
-                Err(err) if unique_violation(&err) => {}
-                Err(err) => return Err(storage(err)),
-            }
-            let Some(existing) = idempotency_keys::Entity::find_by_id((user.as_uuid(), key.to_owned()))
-                .one(self.connection())
-                .await
-                .map_err(storage)?
-            else {
-                continue; // released meanwhile: claim again
-            };
-            let abandoned = existing.status_code.is_none() && existing.created_at < stale_before;
-            if existing.created_at < expires_before || abandoned {
-                // Expired, or abandoned in flight: forget that exact record and claim afresh.
-                idempotency_keys::Entity::delete_many()
-                    .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
-                    .filter(idempotency_keys::Column::Key.eq(key))
-                    .filter(idempotency_keys::Column::CreatedAt.eq(existing.created_at))
-                    .exec(self.connection())
-                    .await
-                    .map_err(storage)?;
-                continue;
-            }
-            if existing.fingerprint != fingerprint {
-                return Ok(IdempotencyClaim::Mismatch);
-            }
-            return Ok(match (existing.status_code, existing.response_body) {
-                (Some(status), Some(body)) => IdempotencyClaim::Completed(StoredResponse {
-                    status: u16::try_from(status).map_err(|_| corrupt("idempotency_keys.status_code"))?,
-                    body,
-                    location: existing.location,
-                }),
-                _ => IdempotencyClaim::InFlight,
-            });
-        }
-        Ok(IdempotencyClaim::InFlight)
-    }
-
-    async fn complete(
-        &self,
-        user: UserId,
-        key: &str,
-        claimed_at: DateTime<Utc>,
-        response: &StoredResponse,
-    ) -> Result<bool, StorageError> {
-        let result = idempotency_keys::Entity::update_many()
-            .col_expr(idempotency_keys::Column::StatusCode, Expr::value(i32::from(response.status)))
-            .col_expr(idempotency_keys::Column::ResponseBody, Expr::value(response.body.clone()))
-            .col_expr(idempotency_keys::Column::Location, Expr::value(response.location.clone()))
-            .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
-            .filter(idempotency_keys::Column::Key.eq(key))
-            .filter(idempotency_keys::Column::CreatedAt.eq(claimed_at))
-            .filter(idempotency_keys::Column::StatusCode.is_null())
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
-    }
-
-    async fn release(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>) -> Result<(), StorageError> {
-        idempotency_keys::Entity::delete_many()
-            .filter(idempotency_keys::Column::UserId.eq(user.as_uuid()))
-            .filter(idempotency_keys::Column::Key.eq(key))
-            .filter(idempotency_keys::Column::CreatedAt.eq(claimed_at))
-            .filter(idempotency_keys::Column::StatusCode.is_null())
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        Ok(())
     }
 }
 

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::{Invalid, Violation};
+
 use crate::UserId;
 
 uuid_id!(ProjectId, "A project's id.");
@@ -12,17 +14,17 @@ pub struct ProjectName(String);
 
 impl ProjectName {
     /// # Errors
-    /// What is wrong.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    /// What is wrong (code `invalid`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let name = raw.trim();
         if name.is_empty() {
-            return Err("is required");
+            return Err(Invalid::new(Violation::Invalid, "is required"));
         }
         if name.chars().count() > 100 {
-            return Err("must be at most 100 characters");
+            return Err(Invalid::new(Violation::Invalid, "must be at most 100 characters"));
         }
         if name.chars().any(char::is_control) {
-            return Err("must not contain control characters");
+            return Err(Invalid::new(Violation::Invalid, "must not contain control characters"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -41,14 +43,14 @@ impl ProjectDescription {
     /// `None` for an empty (after trimming) description.
     ///
     /// # Errors
-    /// What is wrong.
-    pub fn parse(raw: &str) -> Result<Option<Self>, &'static str> {
+    /// What is wrong (code `invalid`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, Invalid> {
         let text = raw.trim();
         if text.chars().count() > 2000 {
-            return Err("must be at most 2000 characters");
+            return Err(Invalid::new(Violation::Invalid, "must be at most 2000 characters"));
         }
         if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-            return Err("must not contain control characters");
+            return Err(Invalid::new(Violation::Invalid, "must not contain control characters"));
         }
         Ok((!text.is_empty()).then(|| Self(text.to_owned())))
     }
@@ -125,40 +127,44 @@ pub struct Project {
 }
 
 /// Why a file path was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilePathError {
-    #[error("is required")]
     Empty,
-    #[error("must be at most 512 bytes")]
     TooLong,
-    #[error("must be at most 16 directories deep")]
     TooDeep,
-    #[error("must be relative (no leading /)")]
     Absolute,
-    #[error("must use / as separator (no backslashes)")]
     Backslash,
-    #[error("must not contain control or invisible (bidirectional, zero-width) characters")]
     ControlCharacter,
-    #[error("must not contain . or .. segments")]
     DotSegment,
-    #[error("each segment must be at most 255 bytes")]
     SegmentTooLong,
 }
 
-impl FilePathError {
-    #[must_use]
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Empty => "required",
-            Self::TooLong | Self::SegmentTooLong => "too-long",
-            Self::TooDeep => "too-deep",
-            Self::Absolute => "absolute",
-            Self::Backslash => "backslash",
-            Self::ControlCharacter => "control-character",
-            Self::DotSegment => "dot-segment",
-        }
+impl From<FilePathError> for Invalid {
+    fn from(err: FilePathError) -> Self {
+        use Violation as V;
+        let (violation, message) = match err {
+            FilePathError::Empty => (V::Required, "is required"),
+            FilePathError::TooLong => (V::TooLong, "must be at most 512 bytes"),
+            FilePathError::TooDeep => (V::TooDeep, "must be at most 16 directories deep"),
+            FilePathError::Absolute => (V::Absolute, "must be relative (no leading /)"),
+            FilePathError::Backslash => (V::Backslash, "must use / as separator (no backslashes)"),
+            FilePathError::ControlCharacter => {
+                (V::ControlCharacter, "must not contain control or invisible (bidirectional, zero-width) characters")
+            }
+            FilePathError::DotSegment => (V::DotSegment, "must not contain . or .. segments"),
+            FilePathError::SegmentTooLong => (V::TooLong, "each segment must be at most 255 bytes"),
+        };
+        Self::new(violation, message)
     }
 }
+
+impl std::fmt::Display for FilePathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Invalid::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for FilePathError {}
 
 /// Format characters that make a path read differently from what it is:
 /// bidirectional overrides and isolates, zero-width characters, the BOM.
@@ -242,16 +248,16 @@ impl MessageContent {
     pub const MAX_CHARS: usize = 32_000;
 
     /// # Errors
-    /// What is wrong.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    /// What is wrong (code `invalid`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.trim().is_empty() {
-            return Err("is required");
+            return Err(Invalid::new(Violation::Invalid, "is required"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err("must be at most 32000 characters");
+            return Err(Invalid::new(Violation::Invalid, "must be at most 32000 characters"));
         }
         if raw.contains('\0') {
-            return Err("must not contain NUL characters");
+            return Err(Invalid::new(Violation::Invalid, "must not contain NUL characters"));
         }
         Ok(Self(raw.to_owned()))
     }

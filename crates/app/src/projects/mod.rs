@@ -16,7 +16,7 @@ use devora_ports::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::InternalError;
+use crate::InternalError;
 use crate::read_through::ReadThrough;
 
 #[derive(Debug, Clone)]

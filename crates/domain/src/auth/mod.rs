@@ -6,6 +6,10 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 
+use crate::{Invalid, Violation};
+
+pub mod refresh;
+
 uuid_id!(UserId, "A user's id.");
 uuid_id!(SessionId, "A session's id: one sign-in on one device, and its refresh-token family.");
 
@@ -18,16 +22,18 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     /// # Errors
-    /// A message saying what is wrong.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    /// What is wrong (code `invalid`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
-            return Err("is required");
+            return Err(Invalid::new(Violation::Invalid, "is required"));
         }
         if email.len() > Self::MAX_LEN {
-            return Err("must be at most 254 characters");
+            return Err(Invalid::new(Violation::Invalid, "must be at most 254 characters"));
         }
-        let Some((local, domain)) = email.split_once('@') else { return Err("must be an email address") };
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(Invalid::new(Violation::Invalid, "must be an email address"));
+        };
         let bad_char = |c: char| {
             c.is_whitespace()
                 || c.is_control()
@@ -40,7 +46,7 @@ impl Email {
             || local.ends_with('.')
             || local.contains("..")
         {
-            return Err("must be an email address");
+            return Err(Invalid::new(Violation::Invalid, "must be an email address"));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let label_ok = |l: &&str| {
@@ -51,7 +57,7 @@ impl Email {
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         };
         if labels.len() < 2 || !labels.iter().all(label_ok) || labels.last().is_some_and(|tld| tld.len() < 2) {
-            return Err("must be an email address");
+            return Err(Invalid::new(Violation::Invalid, "must be an email address"));
         }
         Ok(Self(email))
     }
@@ -76,17 +82,17 @@ impl UserName {
     pub const MAX_CHARS: usize = 100;
 
     /// # Errors
-    /// A message saying what is wrong.
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    /// What is wrong (code `invalid`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let name = raw.trim();
         if name.is_empty() {
-            return Err("is required");
+            return Err(Invalid::new(Violation::Invalid, "is required"));
         }
         if name.chars().count() > Self::MAX_CHARS {
-            return Err("must be at most 100 characters");
+            return Err(Invalid::new(Violation::Invalid, "must be at most 100 characters"));
         }
         if name.chars().any(char::is_control) {
-            return Err("must not contain control characters");
+            return Err(Invalid::new(Violation::Invalid, "must not contain control characters"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -107,29 +113,33 @@ impl UserName {
 }
 
 /// Which rule a candidate password broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordRule {
-    #[error("must be at least 8 characters")]
     TooShort,
-    #[error("must be at most 128 characters")]
     TooLong,
-    #[error("is too common; choose another")]
     Common,
 }
 
-impl PasswordRule {
-    #[must_use]
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::TooShort => "too-short",
-            Self::TooLong => "too-long",
-            Self::Common => "too-common",
+impl From<PasswordRule> for Invalid {
+    fn from(rule: PasswordRule) -> Self {
+        match rule {
+            PasswordRule::TooShort => Self::new(Violation::TooShort, "must be at least 8 characters"),
+            PasswordRule::TooLong => Self::new(Violation::TooLong, "must be at most 128 characters"),
+            PasswordRule::Common => Self::new(Violation::TooCommon, "is too common; choose another"),
         }
     }
 }
 
+impl fmt::Display for PasswordRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Invalid::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for PasswordRule {}
+
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("../data/common-passwords.txt").lines().collect());
+    LazyLock::new(|| include_str!("../../data/common-passwords.txt").lines().collect());
 
 /// A new password that meets the rules: 8..=128 characters and not among the
 /// 8,000+ most common passwords of that length (compared case-insensitively).

@@ -1,4 +1,4 @@
-//! Storage for projects, their files and conversations, and idempotency records.
+//! Storage for projects, their files and conversations.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,22 +6,7 @@ use devora_domain::{
     FileMeta, FilePath, Framework, Message, Project, ProjectDescription, ProjectId, ProjectName, UserId,
 };
 
-use crate::StorageError;
-
-/// A position in a keyset-paginated list: the last item's creation time and id.
-/// Pages stay stable while items are inserted concurrently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: uuid::Uuid,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Where the next page starts; `None` on the last page.
-    pub next: Option<PageCursor>,
-}
+use crate::{Page, PageCursor, StorageError};
 
 #[derive(Debug, Clone)]
 pub struct NewProject {
@@ -160,66 +145,4 @@ pub trait ProjectRepository: Send + Sync + 'static {
     /// # Errors
     /// [`StorageError`].
     async fn add_message(&self, message: &Message) -> Result<Option<Message>, StorageError>;
-}
-
-/// A response kept for an idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub location: Option<String>,
-}
-
-/// What claiming an idempotency key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotencyClaim {
-    /// First use: go ahead, then complete or release the key with this claim's
-    /// time, which identifies it: a claim taken over as abandoned cannot be
-    /// completed or released by the request that abandoned it.
-    Claimed(DateTime<Utc>),
-    /// The same key and request are being processed right now.
-    InFlight,
-    /// The key was used with a different request.
-    Mismatch,
-    /// The same key and request completed: replay this.
-    Completed(StoredResponse),
-}
-
-#[async_trait]
-pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims `key` for `fingerprint`, or reports what it is already bound to.
-    /// Records older than `expires_before` count as absent (and are purged), and so
-    /// do claims still in flight since before `stale_before` (their process died).
-    ///
-    /// # Errors
-    /// [`StorageError`].
-    async fn claim(
-        &self,
-        user: UserId,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-        expires_before: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<IdempotencyClaim, StorageError>;
-
-    /// Stores the response for replays, if the claim made at `claimed_at` still
-    /// holds the key; `false` when another request took it over meanwhile.
-    ///
-    /// # Errors
-    /// [`StorageError`].
-    async fn complete(
-        &self,
-        user: UserId,
-        key: &str,
-        claimed_at: DateTime<Utc>,
-        response: &StoredResponse,
-    ) -> Result<bool, StorageError>;
-
-    /// Forgets the claim made at `claimed_at`, whose request failed, so a retry
-    /// can run. Another request's claim of the same key is left alone.
-    ///
-    /// # Errors
-    /// [`StorageError`].
-    async fn release(&self, user: UserId, key: &str, claimed_at: DateTime<Utc>) -> Result<(), StorageError>;
 }
