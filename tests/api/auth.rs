@@ -332,7 +332,7 @@ sqlite_and_postgres_redis!(registering_an_admin_email_does_not_make_an_admin_but
 
     // The operator's command (another process on the same database) makes the real admin.
     let settings = app.settings(options().env);
-    let auth = devora_server::operator_auth(&settings).await.unwrap();
+    let auth = devora_server::operator_admin(&settings).await.unwrap();
     let user = auth
         .create_admin(
             devora_domain::Email::parse(&admin).unwrap(),
@@ -359,7 +359,7 @@ async fn suspension_from_another_node(variant: Variant) {
     assert_eq!(get_with(&app, "/api/v2/auth/me", &token).await.status(), 200);
 
     // Suspension happens elsewhere (an admin process on the same database and cache).
-    let auth = devora_server::operator_auth(&app.settings(vec![])).await.unwrap();
+    let auth = devora_server::operator_admin(&app.settings(vec![])).await.unwrap();
     let user_id = devora_domain::UserId::parse(signed_in["user"]["id"].as_str().unwrap()).unwrap();
     assert!(auth.set_status(user_id, devora_domain::UserStatus::Suspended).await.unwrap());
 

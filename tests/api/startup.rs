@@ -105,7 +105,7 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
-    use devora_ports::{IdempotencyClaim, IdempotencyStore, StoredResponse};
+    use devora_ports::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 
     let Some(app) = TestApp::spawn(Variant::POSTGRES_MEMORY).await else { return };
     let signed_in = register(&app, &email()).await;
@@ -124,11 +124,11 @@ async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
     // Its process died: after the stale threshold the key is free again.
     assert_eq!(claim(now, minutes(1)).await.unwrap(), IdempotencyClaim::Claimed(now));
     // Had it only stalled, its late answer neither completes nor releases the new claim.
-    let late = StoredResponse { status: 201, body: b"{\"late\":true}".to_vec(), location: None };
+    let late = CreatedResource { representation: b"{\"late\":true}".to_vec(), location: None };
     assert!(!store.complete(user, "k", minutes(5), &late).await.unwrap());
     store.release(user, "k", minutes(5)).await.unwrap();
     assert_eq!(claim(now, minutes(6)).await.unwrap(), IdempotencyClaim::InFlight);
-    let stored = StoredResponse { status: 201, body: b"{}".to_vec(), location: None };
+    let stored = CreatedResource { representation: b"{}".to_vec(), location: None };
     assert!(store.complete(user, "k", now, &stored).await.unwrap());
     // A completed response is never treated as abandoned.
     assert_eq!(claim(now, now).await.unwrap(), IdempotencyClaim::Completed(stored));

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use devora_app::admin::AdminService;
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::{ProjectConfig, ProjectService};
@@ -21,7 +22,8 @@ use devora_db::{Database, DbConfig, DbError};
 use devora_domain::{Email, IdentityProviderId};
 use devora_http::{AppState, HttpConfig, RouteHook};
 use devora_memory::{MemoryCache, MemoryRateLimiter};
-use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider, OutboundHttp};
+use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider};
+use devora_outbound::{OutboundConfig, OutboundHttp};
 use devora_ports::{Cache, Probe, RateLimiter};
 use devora_ports::{FileLimits, IdentityProvider, SystemClock};
 use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisStore};
@@ -114,7 +116,8 @@ fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>)
     let integrations = &settings.integrations;
     let mut providers: Vec<Arc<dyn IdentityProvider>> = Vec::new();
     if integrations.google_client_id.is_some() || integrations.github_client_id.is_some() {
-        let http = OutboundHttp::new(Duration::from_secs(10)).map_err(setup("the outbound HTTP client"))?;
+        let http = OutboundHttp::new(OutboundConfig::default())
+            .map_err(|e| setup("the outbound HTTP client")(e.to_string()))?;
         if let (Some(id), Some(secret)) = (&integrations.google_client_id, &integrations.google_client_secret) {
             let google = OidcProvider::new(
                 OidcConfig {
@@ -159,21 +162,20 @@ fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>)
         oauth_state_ttl: Duration::from_secs(600),
         login_code_ttl: Duration::from_secs(60),
         admin_emails: settings.admin_emails.iter().filter_map(|e| Email::parse(e).ok()).collect(),
-        public_url: settings.public_url.clone(),
         frontend_url: settings.frontend_url.clone(),
         redirect_origins: settings.http.cors_origins.clone(),
     };
     Ok(AuthService::new(ports, config))
 }
 
-/// The account services over the configured database and cache, for operator
+/// Account administration over the configured database and cache, for operator
 /// commands that act like another node (create an admin, suspend a user).
 ///
 /// # Errors
 /// See [`StartupError`].
-pub async fn operator_auth(settings: &Settings) -> Result<AuthService, StartupError> {
+pub async fn operator_admin(settings: &Settings) -> Result<AdminService, StartupError> {
     let adapters = Adapters::connect(settings).await?;
-    auth_service(settings, &adapters.database, adapters.cache.clone())
+    Ok(AdminService::new(auth_service(settings, &adapters.database, adapters.cache.clone())?))
 }
 
 /// Connects and migrates only (`devora-server migrate`).
@@ -249,8 +251,8 @@ impl Application {
             auth,
             projects,
             idempotency,
-            cache,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
+            public_url: settings.public_url.clone(),
             metrics: devora_http::metrics_handle(),
             scrape_hooks: vec![Arc::new(move || pool_metrics.record_pool_metrics())],
         };

@@ -159,7 +159,7 @@ async fn create_admin(args: Vec<String>) -> ExitCode {
         Err(code) => return code,
     };
     telemetry::init(settings.log_format);
-    let auth = match devora_server::operator_auth(&settings).await {
+    let auth = match devora_server::operator_admin(&settings).await {
         Ok(auth) => auth,
         Err(err) => {
             eprintln!("{err}");

@@ -234,3 +234,73 @@ pub struct OAuthProviderDto {
 pub struct OAuthProviderList {
     pub items: Vec<OAuthProviderDto>,
 }
+
+/// Why a provider sign-in ended without a login code: the `error` the OAuth
+/// callback puts on the web app's URL (`/auth/callback?error=email-unverified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum OAuthCallbackError {
+    /// The sign-in's state is unknown, used, expired, or belongs to another provider: start again.
+    InvalidState,
+    /// The person declined at the provider.
+    AccessDenied,
+    /// The provider reported another error.
+    ProviderError,
+    /// The provider's redirect carried no usable code.
+    InvalidRequest,
+    /// The provider could not be reached.
+    ProviderUnavailable,
+    /// The provider's answer failed verification.
+    IdentityRejected,
+    /// The provider shares no email address.
+    EmailRequired,
+    /// The email belongs to an account and the provider has not verified it.
+    EmailUnverified,
+    /// The account is suspended.
+    AccountSuspended,
+    /// An unexpected error; try again.
+    Internal,
+}
+
+impl OAuthCallbackError {
+    /// The wire form (`email-unverified`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidState => "invalid-state",
+            Self::AccessDenied => "access-denied",
+            Self::ProviderError => "provider-error",
+            Self::InvalidRequest => "invalid-request",
+            Self::ProviderUnavailable => "provider-unavailable",
+            Self::IdentityRejected => "identity-rejected",
+            Self::EmailRequired => "email-required",
+            Self::EmailUnverified => "email-unverified",
+            Self::AccountSuspended => "account-suspended",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_errors_match_their_serde_names() {
+        use OAuthCallbackError as E;
+        for code in [
+            E::InvalidState,
+            E::AccessDenied,
+            E::ProviderError,
+            E::InvalidRequest,
+            E::ProviderUnavailable,
+            E::IdentityRejected,
+            E::EmailRequired,
+            E::EmailUnverified,
+            E::AccountSuspended,
+            E::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().to_owned()));
+        }
+    }
+}

@@ -12,11 +12,11 @@ pub mod service;
 use std::path::Path;
 
 pub use auth::{
-    AccountStatus, AuthResponse, ChangePasswordRequest, ExchangeRequest, LoginRequest, OAuthProviderDto,
-    OAuthProviderList, RefreshRequest, RegisterRequest, SessionDto, SessionList, TokenPair, UpdateMeRequest, UserDto,
-    UserRole,
+    AccountStatus, AuthResponse, ChangePasswordRequest, ExchangeRequest, LoginRequest, OAuthCallbackError,
+    OAuthProviderDto, OAuthProviderList, RefreshRequest, RegisterRequest, SessionDto, SessionList, TokenPair,
+    UpdateMeRequest, UserDto, UserRole,
 };
-pub use problem::{ErrorCode, FieldError, Problem};
+pub use problem::{ErrorCode, FieldError, FieldErrorCode, Problem};
 pub use projects::{
     CreateMessageRequest, CreateProjectRequest, FileEntry, FileList, FrameworkDto, MessageDto, MessagePage,
     MessageRoleDto, ProjectDto, ProjectPage, UpdateProjectRequest,
@@ -42,6 +42,7 @@ pub fn export_typescript(dir: &Path) -> Result<(), ts_rs::ExportError> {
     let mut names = export_all![
         ErrorCode,
         FieldError,
+        FieldErrorCode,
         Problem,
         ServiceInfo,
         ServiceLinks,
@@ -65,6 +66,7 @@ pub fn export_typescript(dir: &Path) -> Result<(), ts_rs::ExportError> {
         SessionList,
         OAuthProviderDto,
         OAuthProviderList,
+        OAuthCallbackError,
         FrameworkDto,
         CreateProjectRequest,
         UpdateProjectRequest,

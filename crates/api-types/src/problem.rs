@@ -172,13 +172,72 @@ impl ErrorCode {
     }
 }
 
+/// The rule a field broke: the `code` of a `FieldError`. Clients switch on
+/// this; the `message` beside it is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldErrorCode {
+    /// Missing or empty.
+    Required,
+    /// Not of the expected form or type.
+    Invalid,
+    /// A field this request does not take.
+    UnknownField,
+    /// The body is JSON but not an object.
+    NotAnObject,
+    TooShort,
+    TooLong,
+    /// A password among the most common ones.
+    TooCommon,
+    /// A file path nested deeper than 16 directories.
+    TooDeep,
+    /// A file path that starts with `/`.
+    Absolute,
+    /// A file path with `\` as separator.
+    Backslash,
+    /// Control or invisible characters.
+    ControlCharacter,
+    /// A file path with `.` or `..` segments.
+    DotSegment,
+    /// A number outside its range (`limit`).
+    OutOfRange,
+    /// A value this server does not accept here (`redirect_to`, a message's `role`).
+    NotAllowed,
+    /// A password that does not match the account's.
+    Incorrect,
+}
+
+impl FieldErrorCode {
+    /// The wire form (`too-long`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Invalid => "invalid",
+            Self::UnknownField => "unknown-field",
+            Self::NotAnObject => "not-an-object",
+            Self::TooShort => "too-short",
+            Self::TooLong => "too-long",
+            Self::TooCommon => "too-common",
+            Self::TooDeep => "too-deep",
+            Self::Absolute => "absolute",
+            Self::Backslash => "backslash",
+            Self::ControlCharacter => "control-character",
+            Self::DotSegment => "dot-segment",
+            Self::OutOfRange => "out-of-range",
+            Self::NotAllowed => "not-allowed",
+            Self::Incorrect => "incorrect",
+        }
+    }
+}
+
 /// One broken rule in a request body or query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct FieldError {
     /// The field's name as sent (`email`, `items[2].path`); empty for the body as a whole.
     pub field: String,
-    /// A stable code for the rule (`required`, `too-long`, `unknown-field`, `invalid`).
-    pub code: String,
+    /// The rule it broke.
+    pub code: FieldErrorCode,
     /// A human explanation.
     pub message: String,
 }
@@ -252,6 +311,30 @@ mod tests {
         ] {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
+        }
+    }
+
+    #[test]
+    fn field_codes_match_their_serde_names() {
+        use FieldErrorCode as F;
+        for code in [
+            F::Required,
+            F::Invalid,
+            F::UnknownField,
+            F::NotAnObject,
+            F::TooShort,
+            F::TooLong,
+            F::TooCommon,
+            F::TooDeep,
+            F::Absolute,
+            F::Backslash,
+            F::ControlCharacter,
+            F::DotSegment,
+            F::OutOfRange,
+            F::NotAllowed,
+            F::Incorrect,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().to_owned()));
         }
     }
 

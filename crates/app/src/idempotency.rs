@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use devora_domain::UserId;
-use devora_ports::{Clock, IdempotencyClaim, IdempotencyStore, CreatedResource};
+use devora_ports::{Clock, CreatedResource, IdempotencyClaim, IdempotencyStore};
 
 use crate::InternalError;
 

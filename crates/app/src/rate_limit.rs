@@ -136,6 +136,15 @@ pub fn ip_bucket(ip: IpAddr) -> String {
     }
 }
 
+/// The `login` policy's key: the address's bucket (as every per-IP key) and the
+/// email as submitted, normalised and hashed so the key stays small whatever was sent.
+fn login_key(ip: Option<IpAddr>, email: &str) -> String {
+    use sha2::Digest;
+    let email_hash = hex::encode(&sha2::Sha256::digest(email.trim().to_lowercase().as_bytes())[..16]);
+    let ip = ip.map_or_else(|| "-".to_owned(), ip_bucket);
+    format!("ip:{ip}|email:{email_hash}")
+}
+
 /// Applies policies through a limiter.
 #[derive(Clone)]
 pub struct RateLimitService {
@@ -163,6 +172,19 @@ impl RateLimitService {
         let policy = self.policies.get(kind);
         let key = subject_key(policy.key, subject);
         let decision = self.check_key(policy, &key).await;
+        Some((policy.clone(), decision))
+    }
+
+    /// Counts one password login under the `login` policy, by the client's
+    /// address bucket and the submitted email together (so one address cannot try
+    /// many passwords on one account, nor lock out an account from elsewhere).
+    /// `None` when limiting is disabled.
+    pub async fn check_login(&self, ip: Option<IpAddr>, email: &str) -> Option<(RateLimitPolicy, RateLimitDecision)> {
+        if !self.policies.enabled {
+            return None;
+        }
+        let policy = &self.policies.login;
+        let decision = self.check_key(policy, &login_key(ip, email)).await;
         Some((policy.clone(), decision))
     }
 
@@ -232,6 +254,17 @@ impl RateLimiter for FallbackRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_is_keyed_by_address_bucket_and_normalised_email() {
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        let key = login_key(Some(v6), " Ada@Example.com ");
+        assert_eq!(key, login_key(Some("2001:db8:1:2:ffff::1".parse().unwrap()), "ada@example.com"));
+        assert!(key.starts_with("ip:2001:db8:1:2::/64|email:"), "{key}");
+        assert_eq!(key.len(), "ip:2001:db8:1:2::/64|email:".len() + 32);
+        assert_ne!(key, login_key(Some(v6), "bob@example.com"));
+        assert!(login_key(None, "a@b.co").starts_with("ip:-|email:"));
+    }
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 

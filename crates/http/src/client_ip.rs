@@ -6,8 +6,32 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
 use ipnet::IpNet;
+
+/// The resolved client address, in the request's extensions for the rate
+/// limiter and handlers (login counts by address and email; sessions record it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Resolves the client's address once per request, before anything else reads it.
+pub async fn resolve_client_ip(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let ip = match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(trusted) => trusted.client_ip(peer, req.headers()),
+        None => TrustedProxies::default().client_ip(peer, req.headers()),
+    };
+    req.extensions_mut().insert(ClientIp(ip));
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
 
 /// Which forwarding header the trusted proxies write. Only that one is read: a
 /// proxy that appends `X-Forwarded-For` passes a client's `Forwarded` through

@@ -134,3 +134,34 @@ impl ResponseError for ApiError {
         self.response()
     }
 }
+
+impl From<devora_app::InternalError> for ApiError {
+    fn from(err: devora_app::InternalError) -> Self {
+        Self::internal(err)
+    }
+}
+
+/// One broken rule of a request, for a 422 `validation-failed` problem.
+pub fn field_error(field: &str, code: devora_api_types::FieldErrorCode, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_owned(), code, message: message.into() }
+}
+
+/// A domain refusal (`Email::parse`, `FilePath::parse`...) as the field error of `field`.
+pub fn invalid_field(field: &str, invalid: impl Into<devora_domain::Invalid>) -> FieldError {
+    use devora_api_types::FieldErrorCode as Code;
+    use devora_domain::Violation;
+    let invalid = invalid.into();
+    let code = match invalid.violation() {
+        Violation::Required => Code::Required,
+        Violation::Invalid => Code::Invalid,
+        Violation::TooShort => Code::TooShort,
+        Violation::TooLong => Code::TooLong,
+        Violation::TooCommon => Code::TooCommon,
+        Violation::TooDeep => Code::TooDeep,
+        Violation::Absolute => Code::Absolute,
+        Violation::Backslash => Code::Backslash,
+        Violation::ControlCharacter => Code::ControlCharacter,
+        Violation::DotSegment => Code::DotSegment,
+    };
+    field_error(field, code, invalid.message())
+}

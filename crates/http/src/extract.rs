@@ -7,12 +7,14 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use devora_api_types::FieldErrorCode;
 use devora_api_types::{ErrorCode, FieldError};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
+use crate::error::field_error;
 
 /// Default body limit when no [`crate::HttpConfig`] is registered.
 const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -91,11 +93,11 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             return Err(ApiError::new(ErrorCode::MalformedRequest, "The body is not valid JSON."));
         }
         Some(_) => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: String::new(),
-                code: "not-an-object".to_owned(),
-                message: "the body must be a JSON object".to_owned(),
-            }]));
+            return Err(ApiError::validation(vec![field_error(
+                "",
+                FieldErrorCode::NotAnObject,
+                "the body must be a JSON object",
+            )]));
         }
     }
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -114,11 +116,11 @@ fn json_error(field: String, err: &serde_json::Error) -> ApiError {
     let message = err.to_string();
     let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
     let code = if message.starts_with("unknown field") {
-        "unknown-field"
+        FieldErrorCode::UnknownField
     } else if message.starts_with("missing field") {
-        "required"
+        FieldErrorCode::Required
     } else {
-        "invalid"
+        FieldErrorCode::Invalid
     };
-    ApiError::validation(vec![FieldError { field, code: code.to_owned(), message }])
+    ApiError::validation(vec![FieldError { field, code, message }])
 }

@@ -5,16 +5,19 @@ use std::future::Future;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use devora_api_types::{ErrorCode, FieldError};
+use devora_api_types::ErrorCode;
+use devora_api_types::FieldErrorCode;
 use devora_app::idempotency::IdempotencyService;
 use devora_domain::UserId;
-use devora_ports::{IdempotencyClaim, StoredResponse};
+use devora_ports::{CreatedResource, IdempotencyClaim};
 use sha2::{Digest, Sha256};
 
 use crate::ApiError;
+use crate::error::field_error;
 
-fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
-    let mut res = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+/// A create's answer: 201 with the resource (and its `Location`, if it has one).
+fn respond(stored: &CreatedResource, replayed: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(StatusCode::CREATED);
     res.content_type("application/json");
     if let Some(location) = stored.location.as_ref().and_then(|l| HeaderValue::from_str(l).ok()) {
         res.insert_header((header::LOCATION, location));
@@ -22,10 +25,10 @@ fn respond(stored: &StoredResponse, replayed: bool) -> HttpResponse {
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));
     }
-    res.body(stored.body.clone())
+    res.body(stored.representation.clone())
 }
 
-/// Runs `create` once per `Idempotency-Key` (when the request carries one), as
+/// Runs `create` (a POST answered 201) once per `Idempotency-Key` (when the request carries one), as
 /// its own task, so a client that disconnects mid-request cannot leave the key
 /// claimed but never completed or released:
 /// replays the stored response for the same request, 422 for another request
@@ -44,17 +47,17 @@ pub async fn idempotent<T, F, Fut>(
 where
     T: serde::Serialize,
     F: FnOnce() -> Fut + 'static,
-    Fut: Future<Output = Result<StoredResponse, ApiError>> + 'static,
+    Fut: Future<Output = Result<CreatedResource, ApiError>> + 'static,
 {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return create().await.map(|stored| respond(&stored, false));
     };
     let key = raw.to_str().ok().filter(|k| IdempotencyService::valid_key(k)).ok_or_else(|| {
-        ApiError::validation(vec![FieldError {
-            field: "Idempotency-Key".into(),
-            code: "invalid".into(),
-            message: "must be 1..255 visible ASCII characters".into(),
-        }])
+        ApiError::validation(vec![field_error(
+            "Idempotency-Key",
+            FieldErrorCode::Invalid,
+            "must be 1..255 visible ASCII characters",
+        )])
     })?;
     let canonical = serde_json::to_vec(request).map_err(ApiError::internal)?;
     let mut hasher = Sha256::new();

@@ -1,12 +1,14 @@
 //! The OpenAPI 3.1 document, derived from the handlers' `#[utoipa::path]`s and the DTOs.
 
-use devora_api_types::{ErrorCode, FieldError, Problem};
+use devora_api_types::{ErrorCode, FieldError, FieldErrorCode, OAuthCallbackError, Problem};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, docs, projects, service};
+use crate::auth::{oauth, passwords, sessions};
+use crate::projects::{files, messages, project};
+use crate::{docs, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,32 +27,32 @@ every response carries `X-Request-Id`.",
         service::metrics,
         docs::openapi_json,
         docs::openapi_yaml,
-        auth::register,
-        auth::login,
-        auth::refresh,
-        auth::logout,
-        auth::me,
-        auth::update_me,
-        auth::change_password,
-        auth::sessions,
-        auth::revoke_session,
-        auth::providers,
-        auth::authorize,
-        auth::callback,
-        auth::exchange,
-        projects::list,
-        projects::create,
-        projects::get,
-        projects::update,
-        projects::delete,
-        projects::list_files,
-        projects::read_file,
-        projects::put_file,
-        projects::delete_file,
-        projects::list_messages,
-        projects::post_message,
+        passwords::register,
+        passwords::login,
+        sessions::refresh,
+        sessions::logout,
+        sessions::me,
+        sessions::update_me,
+        passwords::change_password,
+        sessions::sessions,
+        sessions::revoke_session,
+        oauth::providers,
+        oauth::authorize,
+        oauth::callback,
+        oauth::exchange,
+        project::list,
+        project::create,
+        project::get,
+        project::update,
+        project::delete,
+        files::list_files,
+        files::read_file,
+        files::put_file,
+        files::delete_file,
+        messages::list_messages,
+        messages::post_message,
     ),
-    components(schemas(Problem, ErrorCode, FieldError)),
+    components(schemas(Problem, ErrorCode, FieldError, FieldErrorCode, OAuthCallbackError)),
     tags(
         (name = "service", description = "Service information, health, metrics and documentation"),
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
@@ -77,6 +79,8 @@ impl Modify for BearerAuth {
 /// than on each route:
 /// - every response carries `X-Request-Id`, and `RateLimit-Policy` / `RateLimit`
 ///   when limiting is on (every route belongs to a policy);
+/// - an operation with a JSON body can answer 400 (malformed), 413 (too large),
+///   415 (not JSON) and 422 (unknown field); a signed-in one, 401;
 /// - every operation can answer 429 `quota-exceeded` with `Retry-After`, and 500;
 ///   one that uses the database, 503 `service-unavailable` with `Retry-After`;
 ///   one with query parameters can answer 400 for a query that cannot be read;
@@ -213,6 +217,8 @@ impl Conventions {
         let has_query = has_parameter(operation, &|p| p.parameter_in == ParameterIn::Query);
         let idempotent = has_parameter(operation, &|p| p.name.eq_ignore_ascii_case("Idempotency-Key"));
         let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        let json_body =
+            matches!(&operation.request_body, Some(RefOr::T(body)) if body.content.contains_key("application/json"));
         for parameter in operation.parameters.iter_mut().flatten() {
             if let RefOr::T(p) = parameter
                 && p.name.eq_ignore_ascii_case("Idempotency-Key")
@@ -270,6 +276,18 @@ impl Conventions {
                     .into()
             });
         };
+        // A JSON body can be unreadable, too large, not JSON, or carry a field the
+        // route does not take; a signed-in route can lack a valid token. Routes
+        // document only the answers particular to them.
+        if json_body {
+            problem("400", "Malformed JSON");
+            problem("413", "Body too large");
+            problem("415", "Not JSON");
+            problem("422", "Unknown field");
+        }
+        if secured {
+            problem("401", "No valid access token");
+        }
         problem("429", "Rate limited (`quota-exceeded`): retry after `Retry-After` seconds");
         problem("500", "Unexpected error; only the `request_id` is disclosed");
         if uses_database {

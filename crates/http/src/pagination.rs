@@ -2,12 +2,13 @@
 
 use base64::Engine;
 use chrono::DateTime;
-use devora_api_types::FieldError;
+use devora_api_types::FieldErrorCode;
 use devora_ports::PageCursor;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::ApiError;
+use crate::error::field_error;
 
 /// Kept as text so a bad value is a 422 naming the field, not a bare 400.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,11 +49,11 @@ impl PageQuery {
             Some(raw) => match raw.parse::<u32>() {
                 Ok(n) if (1..=100).contains(&n) => n,
                 _ => {
-                    errors.push(FieldError {
-                        field: "limit".into(),
-                        code: "out-of-range".into(),
-                        message: "must be a whole number from 1 to 100".into(),
-                    });
+                    errors.push(field_error(
+                        "limit",
+                        FieldErrorCode::OutOfRange,
+                        "must be a whole number from 1 to 100",
+                    ));
                     20
                 }
             },
@@ -62,11 +63,7 @@ impl PageQuery {
             Some(raw) => {
                 let decoded = decode_cursor(raw);
                 if decoded.is_none() {
-                    errors.push(FieldError {
-                        field: "cursor".into(),
-                        code: "invalid".into(),
-                        message: "is not a cursor this API issued".into(),
-                    });
+                    errors.push(field_error("cursor", FieldErrorCode::Invalid, "is not a cursor this API issued"));
                 }
                 decoded
             }

@@ -1,53 +1,66 @@
-//! The rate-limit middleware: every request is counted under the policy of its
-//! route group, answers carry the IETF `RateLimit-Policy` / `RateLimit` fields,
-//! and a refusal is a 429 `quota-exceeded` problem with `Retry-After`.
+//! Rate limiting at the route: each scope or resource names its policy where it
+//! is declared (`.wrap(limit(PolicyKind::Auth))`); answers carry the IETF
+//! `RateLimit-Policy` / `RateLimit` fields, and a refusal is a 429
+//! `quota-exceeded` problem with `Retry-After`.
 
+use std::future::{Ready, ready};
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, Route, web};
 use devora_api_types::ErrorCode;
 use devora_app::{PolicyKind, RateLimitPolicy, RateLimitService, Subject};
 use devora_ports::RateLimitDecision;
+use futures_util::future::LocalBoxFuture;
 
 use crate::ApiError;
-use crate::client_ip::TrustedProxies;
+use crate::auth::VerifiedClaims;
+use crate::client_ip::ClientIp;
 
-/// The resolved client address, in the request's extensions for handlers
-/// (login counts by address and email; sessions record it).
+/// The policy a route is counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub std::net::IpAddr);
+pub enum RoutePolicy {
+    /// One policy whatever the method.
+    Fixed(PolicyKind),
+    /// `reads` for GET and HEAD, `writes` for the rest.
+    ByMethod,
+}
 
-/// Which policy a request falls under. Every path has one: unknown paths count
-/// as public.
+impl RoutePolicy {
+    #[must_use]
+    pub fn kind(self, method: &Method) -> PolicyKind {
+        match self {
+            Self::Fixed(kind) => kind,
+            Self::ByMethod if matches!(*method, Method::GET | Method::HEAD) => PolicyKind::Reads,
+            Self::ByMethod => PolicyKind::Writes,
+        }
+    }
+}
+
+/// Counts the wrapped scope's or resource's requests under `kind`.
 #[must_use]
-pub fn classify(method: &Method, path: &str) -> PolicyKind {
-    let read = matches!(*method, Method::GET | Method::HEAD);
-    let Some(api) = path.strip_prefix("/api/v2/") else { return PolicyKind::Public };
-    if api == "billing/webhooks/stripe" {
-        return PolicyKind::Webhook;
-    }
-    if let Some(auth) = api.strip_prefix("auth/") {
-        if auth == "login" {
-            return PolicyKind::LoginIp;
+pub fn limit(kind: PolicyKind) -> Limit {
+    Limit(RoutePolicy::Fixed(kind))
+}
+
+/// Counts the wrapped scope's or resource's reads under `reads`, the rest under `writes`.
+#[must_use]
+pub fn limit_by_method() -> Limit {
+    Limit(RoutePolicy::ByMethod)
+}
+
+/// A handler for paths no route matched, counted under `policy` like a route.
+pub fn not_found(policy: RoutePolicy) -> Route {
+    web::to(move |req: HttpRequest| async move {
+        match admit(&req, policy).await {
+            Err(refused) => refused,
+            Ok(admitted) => with_headers(crate::context::not_found(req).await, admitted.as_ref()),
         }
-        let credential = matches!(auth, "register" | "oauth/exchange" | "me/password")
-            || (auth.starts_with("oauth/") && (auth.ends_with("/authorize") || auth.ends_with("/callback")));
-        if credential {
-            return PolicyKind::Auth;
-        }
-    }
-    if !read && matches!(api, "generation/agentic" | "generation/fullstack") {
-        return PolicyKind::Generation;
-    }
-    if api == "billing/plans" && read {
-        return PolicyKind::Public;
-    }
-    if read { PolicyKind::Reads } else { PolicyKind::Writes }
+    })
 }
 
 fn seconds_ceil(d: Duration) -> u64 {
@@ -89,48 +102,98 @@ pub fn refusal(policy: &RateLimitPolicy, decision: &RateLimitDecision) -> ApiErr
     err
 }
 
-pub async fn rate_limit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let ip = {
-        let trusted = req.app_data::<web::Data<TrustedProxies>>();
-        let peer = req.peer_addr().map(|a| a.ip());
-        trusted.map_or_else(
-            || TrustedProxies::default().client_ip(peer, req.headers()),
-            |t| t.client_ip(peer, req.headers()),
-        )
-    };
-    req.extensions_mut().insert(ClientIp(ip));
-    // CORS preflights are not API calls; counting them would halve every budget.
-    let limiter = req.app_data::<web::Data<RateLimitService>>().cloned();
-    let Some(limiter) = limiter.filter(|_| req.method() != Method::OPTIONS) else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
-    };
+type Admitted = Option<(RateLimitPolicy, RateLimitDecision)>;
+
+/// Counts the request under `policy`: the decision to report when it may go on
+/// (`None` when limiting is off or for CORS-less `OPTIONS`), or the 429 answer.
+async fn admit(req: &HttpRequest, policy: RoutePolicy) -> Result<Admitted, HttpResponse> {
+    // OPTIONS is not an API call (preflights are answered by CORS before routing).
+    let limiter = req.app_data::<web::Data<RateLimitService>>().filter(|_| req.method() != Method::OPTIONS);
+    let Some(limiter) = limiter else { return Ok(None) };
+    let ip = req.extensions().get::<ClientIp>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |ip| ip.0);
     // Per-user policies count by the token's user. The token is verified once,
     // here; the route's extractor reuses the claims and checks only the session.
-    let claims = req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
-        let token = crate::auth::bearer_token(req.headers())?;
-        state.auth.verify_access_token(token).ok()
-    });
+    let claims = match req.extensions().get::<VerifiedClaims>() {
+        Some(verified) => Some(verified.0.clone()),
+        None => req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
+            let token = crate::auth::bearer_token(req.headers())?;
+            state.auth.verify_access_token(token).ok()
+        }),
+    };
     let user = claims.as_ref().map(|c| c.user_id.to_string());
     if let Some(claims) = claims {
-        req.extensions_mut().insert(crate::auth::VerifiedClaims(claims));
+        req.extensions_mut().insert(VerifiedClaims(claims));
     }
-    // The path as the router sees it (percent-decoded), so `/auth/%6Cogin` is login.
-    let kind = classify(req.method(), req.match_info().as_str());
-    let Some((policy, decision)) = limiter.check(kind, &Subject { ip, user }).await else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    let Some((policy, decision)) = limiter.check(policy.kind(req.method()), &Subject { ip, user }).await else {
+        return Ok(None);
     };
     if !decision.allowed {
-        return Ok(req.into_response(refusal(&policy, &decision).response()));
+        return Err(refusal(&policy, &decision).response());
     }
-    let mut res = next.call(req).await?.map_into_boxed_body();
-    // A handler that applied a narrower policy (login per IP and email) reports that one.
-    if !res.headers().contains_key("ratelimit-policy") {
-        insert_headers(res.headers_mut(), &policy, &decision);
+    Ok(Some((policy, decision)))
+}
+
+fn with_headers(mut res: HttpResponse, admitted: Option<&(RateLimitPolicy, RateLimitDecision)>) -> HttpResponse {
+    if let Some((policy, decision)) = admitted {
+        insert_headers(res.headers_mut(), policy, decision);
     }
-    Ok(res)
+    res
+}
+
+/// The middleware [`limit`] and [`limit_by_method`] build.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(RoutePolicy);
+
+impl<S, B> Transform<S, ServiceRequest> for Limit
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Transform = LimitMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(LimitMiddleware { service: Rc::new(service), policy: self.0 }))
+    }
+}
+
+pub struct LimitMiddleware<S> {
+    service: Rc<S>,
+    policy: RoutePolicy,
+}
+
+impl<S, B> Service<ServiceRequest> for LimitMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let policy = self.policy;
+        Box::pin(async move {
+            let admitted = match admit(req.request(), policy).await {
+                Ok(admitted) => admitted,
+                Err(refused) => return Ok(req.into_response(refused)),
+            };
+            let mut res = service.call(req).await?.map_into_boxed_body();
+            // A handler that applied a narrower policy (login per IP and email) reports that one.
+            if let Some((policy, decision)) = &admitted
+                && !res.headers().contains_key("ratelimit-policy")
+            {
+                insert_headers(res.headers_mut(), policy, decision);
+            }
+            Ok(res)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -138,26 +201,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_fall_under_their_groups_policy() {
-        let cases = [
-            (Method::GET, "/api/v2", PolicyKind::Public),
-            (Method::GET, "/health/ready", PolicyKind::Public),
-            (Method::GET, "/docs/index.html", PolicyKind::Public),
-            (Method::POST, "/api/v2/auth/login", PolicyKind::LoginIp),
-            (Method::POST, "/api/v2/auth/refresh", PolicyKind::Writes),
-            (Method::POST, "/api/v2/auth/register", PolicyKind::Auth),
-            (Method::GET, "/api/v2/auth/oauth/github/authorize", PolicyKind::Auth),
-            (Method::GET, "/api/v2/auth/me", PolicyKind::Reads),
-            (Method::POST, "/api/v2/auth/logout", PolicyKind::Writes),
-            (Method::POST, "/api/v2/generation/agentic", PolicyKind::Generation),
-            (Method::GET, "/api/v2/generation/jobs", PolicyKind::Reads),
-            (Method::PUT, "/api/v2/projects/1/files/a.ts", PolicyKind::Writes),
-            (Method::GET, "/api/v2/billing/plans", PolicyKind::Public),
-            (Method::POST, "/api/v2/billing/webhooks/stripe", PolicyKind::Webhook),
-        ];
-        for (method, path, expected) in cases {
-            assert_eq!(classify(&method, path), expected, "{method} {path}");
-        }
+    fn a_by_method_route_counts_reads_and_writes_apart() {
+        assert_eq!(RoutePolicy::ByMethod.kind(&Method::GET), PolicyKind::Reads);
+        assert_eq!(RoutePolicy::ByMethod.kind(&Method::HEAD), PolicyKind::Reads);
+        assert_eq!(RoutePolicy::ByMethod.kind(&Method::PATCH), PolicyKind::Writes);
+        assert_eq!(RoutePolicy::Fixed(PolicyKind::Auth).kind(&Method::GET), PolicyKind::Auth);
     }
 
     #[test]

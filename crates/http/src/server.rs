@@ -7,8 +7,9 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 
-use crate::routes::docs::OpenApiDocs;
-use crate::{AppState, HttpConfig, TrustedProxies, context, openapi, rate_limit, routes};
+use crate::docs::OpenApiDocs;
+use crate::rate_limit::{RoutePolicy, not_found};
+use crate::{AppState, HttpConfig, TrustedProxies, client_ip, context, openapi, routes};
 
 fn cors(config: &HttpConfig) -> Cors {
     let mut cors = Cors::default()
@@ -69,9 +70,9 @@ pub fn build_app(
         .app_data(web::Data::new(config))
         .app_data(docs.0)
         .configure(routes)
-        .default_service(web::to(context::not_found))
+        .default_service(not_found(RoutePolicy::Fixed(devora_app::PolicyKind::Public)))
         .wrap(cors)
-        .wrap(from_fn(rate_limit::rate_limit))
+        .wrap(from_fn(client_ip::resolve_client_ip))
         .wrap(from_fn(context::request_context))
         .wrap(Compress::default())
 }

@@ -5,7 +5,6 @@ use devora_app::auth::AuthService;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::ProjectService;
 use devora_app::{HealthService, RateLimitService};
-use devora_ports::Cache;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Settings the HTTP layer needs, already validated by the server's config.
@@ -40,8 +39,10 @@ pub struct AppState {
     pub auth: AuthService,
     pub projects: ProjectService,
     pub idempotency: IdempotencyService,
-    pub cache: Arc<dyn Cache>,
     pub rate_limits: RateLimitService,
+    /// Where this API is reached from outside (`PUBLIC_URL`): the base of the
+    /// URLs it hands out, such as the OAuth callback.
+    pub public_url: String,
     pub metrics: PrometheusHandle,
     pub scrape_hooks: Vec<ScrapeHook>,
 }

@@ -4,7 +4,7 @@ use devora_ports::{AuthorizationRedirect, IdentityError, IdentityProvider};
 use openidconnect::{Nonce, PkceCodeChallenge};
 use serde::Deserialize;
 
-use crate::OutboundHttp;
+use devora_outbound::OutboundHttp;
 
 #[derive(Debug, Clone)]
 pub struct GitHubConfig {

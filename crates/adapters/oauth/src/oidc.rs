@@ -10,7 +10,9 @@ use openidconnect::{
 };
 use tokio::sync::RwLock;
 
-use crate::OutboundHttp;
+use devora_outbound::OutboundHttp;
+
+use crate::http::OidcHttp;
 
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -33,7 +35,7 @@ type DiscoveredClient =
 pub struct OidcProvider {
     config: OidcConfig,
     issuer: IssuerUrl,
-    http: OutboundHttp,
+    http: OidcHttp,
     metadata: RwLock<Option<(CoreProviderMetadata, Instant)>>,
 }
 
@@ -42,7 +44,7 @@ impl OidcProvider {
     /// When the issuer URL is not a URL.
     pub fn new(config: OidcConfig, http: OutboundHttp) -> Result<Self, String> {
         let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| e.to_string())?;
-        Ok(Self { config, issuer, http, metadata: RwLock::new(None) })
+        Ok(Self { config, issuer, http: OidcHttp(http), metadata: RwLock::new(None) })
     }
 
     async fn metadata(&self) -> Result<CoreProviderMetadata, IdentityError> {

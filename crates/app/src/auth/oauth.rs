@@ -2,7 +2,9 @@
 
 use base64::Engine;
 use devora_domain::{ExternalIdentity, Role, User, UserId, UserName, UserStatus};
-use devora_ports::{CreateUserError, IdentityError, IssuedLoginCode, NewUser, PendingSignIn, SignInProof, StorageError};
+use devora_ports::{
+    CreateUserError, IdentityError, IssuedLoginCode, NewUser, PendingSignIn, SignInProof, StorageError,
+};
 
 use sha2::{Digest, Sha256};
 
@@ -84,7 +86,8 @@ impl AuthService {
         callback_url: &str,
     ) -> CallbackOutcome {
         let fallback = self.allowed_redirect(None).unwrap_or_else(|| self.config.frontend_url.clone());
-        let failed = |redirect_to: &str, failure| CallbackOutcome { redirect_to: redirect_to.to_owned(), result: Err(failure) };
+        let failed =
+            |redirect_to: &str, failure| CallbackOutcome { redirect_to: redirect_to.to_owned(), result: Err(failure) };
         let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 256) else {
             return failed(&fallback, SignInFailure::InvalidState);
         };
@@ -102,7 +105,8 @@ impl AuthService {
             return failed(&pending.redirect_to, SignInFailure::InvalidState);
         }
         if let Some(err) = provider_error {
-            let failure = if err == "access_denied" { SignInFailure::AccessDenied } else { SignInFailure::ProviderError };
+            let failure =
+                if err == "access_denied" { SignInFailure::AccessDenied } else { SignInFailure::ProviderError };
             return failed(&pending.redirect_to, failure);
         }
         let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 2048) else {
@@ -121,10 +125,8 @@ impl AuthService {
         let Some(provider) = self.provider(pending.provider.as_str()).cloned() else {
             return Err(SignInFailure::InvalidState);
         };
-        let identity = provider
-            .identify(code, &pending.pkce_verifier, &pending.nonce, callback_url)
-            .await
-            .map_err(|err| {
+        let identity =
+            provider.identify(code, &pending.pkce_verifier, &pending.nonce, callback_url).await.map_err(|err| {
                 tracing::warn!(provider = provider.id().as_str(), error = %err, "sign-in refused");
                 match err {
                     IdentityError::Unavailable(_) => SignInFailure::ProviderUnavailable,
@@ -201,7 +203,13 @@ impl AuthService {
                         SignInFailure::Internal
                     })?;
                 }
-                return self.ports.users.find_by_id(existing.id).await.map_err(internal)?.ok_or(SignInFailure::Internal);
+                return self
+                    .ports
+                    .users
+                    .find_by_id(existing.id)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(SignInFailure::Internal);
             }
             let new_user = NewUser {
                 id: UserId::new(),

@@ -5,9 +5,7 @@ use devora_ports::{CreateUserError, NewUser, SignInProof, StorageError};
 
 use crate::InternalError;
 
-use super::{
-    AuthService, ChangePasswordError, ClientMeta, LoginError, Principal, RegisterError, SignedIn,
-};
+use super::{AuthService, ChangePasswordError, ClientMeta, LoginError, Principal, RegisterError, SignedIn};
 
 impl AuthService {
     /// Creates an account with a password and signs it in.

@@ -36,8 +36,13 @@ mod tests {
         let origins = vec!["https://admin.test".to_owned()];
         assert_eq!(allowed_redirect(APP, &origins, None).as_deref(), Some("http://app.test/auth/callback"));
         assert_eq!(allowed_redirect(APP, &origins, Some("/done?x=1")).as_deref(), Some("http://app.test/done?x=1"));
-        assert_eq!(allowed_redirect(APP, &origins, Some("https://admin.test/cb")).as_deref(), Some("https://admin.test/cb"));
-        for refused in ["//evil.test/x", "https://evil.test/", "/\\evil.test", "javascript:alert(1)", "http://u:p@app.test/"] {
+        assert_eq!(
+            allowed_redirect(APP, &origins, Some("https://admin.test/cb")).as_deref(),
+            Some("https://admin.test/cb")
+        );
+        for refused in
+            ["//evil.test/x", "https://evil.test/", "/\\evil.test", "javascript:alert(1)", "http://u:p@app.test/"]
+        {
             assert_eq!(allowed_redirect(APP, &origins, Some(refused)), None, "{refused}");
         }
         assert_eq!(allowed_redirect(APP, &origins, Some(&format!("/{}", "a".repeat(2000)))), None);

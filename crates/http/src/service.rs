@@ -6,14 +6,18 @@ use devora_api_types::{
 };
 use devora_app::ComponentReport;
 
-use super::resource;
-use crate::AppState;
+use devora_app::PolicyKind;
 
+use crate::AppState;
+use crate::rate_limit::limit;
+use crate::routes::resource;
+
+/// Health and metrics, counted under `public` (the API root is declared in `routes`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/api/v2", "GET").route(web::get().to(root)))
-        .service(resource("/health/live", "GET").route(web::get().to(live)))
-        .service(resource("/health/ready", "GET").route(web::get().to(ready)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics)));
+    let public = || limit(PolicyKind::Public);
+    cfg.service(resource("/health/live", "GET").route(web::get().to(live)).wrap(public()))
+        .service(resource("/health/ready", "GET").route(web::get().to(ready)).wrap(public()))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics)).wrap(public()));
 }
 
 /// What this API is and where its documentation lives.

@@ -5,7 +5,10 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::resource;
+use devora_app::PolicyKind;
+
+use crate::rate_limit::limit;
+use crate::routes::resource;
 
 /// The OpenAPI document, rendered once at start.
 pub struct OpenApiDocs {
@@ -13,7 +16,7 @@ pub struct OpenApiDocs {
     pub yaml: web::Bytes,
 }
 
-const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
+const REDOC_JS: &[u8] = include_bytes!("../assets/redoc/redoc.standalone.js");
 
 const REDOC_HTML: &str = r#"<!DOCTYPE html>
 <html lang="en">
@@ -30,13 +33,19 @@ const REDOC_HTML: &str = r#"<!DOCTYPE html>
 </html>
 "#;
 
+/// The documents and UIs, counted under `public`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)))
-        .service(resource("/openapi.yaml", "GET").route(web::get().to(openapi_yaml)))
-        .service(resource("/docs", "GET").route(web::get().to(|| async { redirect("/docs/") })))
-        .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new(["/openapi.json"])))
-        .service(resource("/redoc", "GET").route(web::get().to(redoc)))
-        .service(resource("/redoc/redoc.standalone.js", "GET").route(web::get().to(redoc_js)));
+    let public = || limit(PolicyKind::Public);
+    cfg.service(resource("/openapi.json", "GET").route(web::get().to(openapi_json)).wrap(public()))
+        .service(resource("/openapi.yaml", "GET").route(web::get().to(openapi_yaml)).wrap(public()))
+        .service(
+            web::scope("/docs")
+                .service(resource("", "GET").route(web::get().to(|| async { redirect("/docs/") })))
+                .service(SwaggerUi::new("/{_:.*}").config(Config::new(["/openapi.json"])))
+                .wrap(public()),
+        )
+        .service(resource("/redoc", "GET").route(web::get().to(redoc)).wrap(public()))
+        .service(resource("/redoc/redoc.standalone.js", "GET").route(web::get().to(redoc_js)).wrap(public()));
 }
 
 fn redirect(to: &'static str) -> HttpResponse {

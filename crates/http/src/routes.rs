@@ -1,13 +1,14 @@
-pub mod auth;
-pub mod docs;
-pub mod projects;
-pub mod service;
+//! Every route of the server, each feature under its own scope. A scope or
+//! resource names the rate-limit policy it is counted under where it is declared.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use devora_api_types::ErrorCode;
+use devora_app::PolicyKind;
 
 use crate::ApiError;
+use crate::rate_limit::{RoutePolicy, limit, not_found};
+use crate::{auth, docs, projects, service};
 
 /// A resource whose other methods answer 405 with `Allow` (actix would otherwise
 /// fall through to the app's 404).
@@ -25,9 +26,16 @@ fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
 }
 
 /// Every route of the API. The app wraps them in middleware (see `server.rs`).
+/// Paths no route matches answer 404 under `public`, or under `reads`/`writes`
+/// inside `/api/v2`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v2")
+            .service(resource("", "GET").route(web::get().to(service::root)).wrap(limit(PolicyKind::Public)))
+            .service(auth::scope())
+            .service(projects::scope())
+            .default_service(not_found(RoutePolicy::ByMethod)),
+    );
     service::configure(cfg);
-    auth::configure(cfg);
-    projects::configure(cfg);
     docs::configure(cfg);
 }

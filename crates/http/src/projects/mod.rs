@@ -1,0 +1,159 @@
+//! `/api/v2/projects`: projects, their files and conversation. Ownership is
+//! checked by the app layer; another user's project answers 404 like a missing one.
+//! Routes in [`scope`]; handlers in `project`, `files`, `messages`.
+
+pub(crate) mod files;
+pub(crate) mod messages;
+pub(crate) mod project;
+
+use actix_web::web;
+use devora_api_types::{ErrorCode, FileEntry, FrameworkDto, MessageDto, MessageRoleDto, ProjectDto};
+use devora_app::projects::ProjectError;
+use devora_domain::{FileMeta, FilePath, Framework, Message, MessageRole, Project, ProjectId};
+use devora_ports::CreatedResource;
+
+use crate::ApiError;
+use crate::error::invalid_field;
+use actix_web::dev::HttpServiceFactory;
+
+use crate::rate_limit::limit_by_method;
+use crate::routes::resource;
+
+/// The routes under `/api/v2/projects`: reads count under `reads`, the rest under `writes`.
+pub fn scope() -> impl HttpServiceFactory {
+    web::scope("/projects")
+        .service(resource("", "GET, POST").route(web::get().to(project::list)).route(web::post().to(project::create)))
+        .service(
+            resource("/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(project::get))
+                .route(web::patch().to(project::update))
+                .route(web::delete().to(project::delete)),
+        )
+        .service(resource("/{id}/files", "GET").route(web::get().to(files::list_files)))
+        .service(
+            resource("/{id}/files/{path:.*}", "GET, PUT, DELETE")
+                .route(web::get().to(files::read_file))
+                .route(web::put().to(files::put_file))
+                .route(web::delete().to(files::delete_file)),
+        )
+        .service(
+            resource("/{id}/messages", "GET, POST")
+                .route(web::get().to(messages::list_messages))
+                .route(web::post().to(messages::post_message)),
+        )
+        .default_service(web::to(crate::context::not_found))
+        .wrap(limit_by_method())
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(err: ProjectError) -> Self {
+        match err {
+            ProjectError::NotFound => Self::new(ErrorCode::NotFound, "No such project."),
+            ProjectError::FileNotFound => Self::new(ErrorCode::NotFound, "No such file in this project."),
+            ProjectError::LimitReached(limit) => Self::new(
+                ErrorCode::PlanLimit,
+                format!("Your plan allows {limit} projects. Delete one or upgrade to create more."),
+            ),
+            ProjectError::FileTooLarge(limit) => {
+                Self::new(ErrorCode::PayloadTooLarge, format!("A file may be at most {limit} bytes."))
+            }
+            ProjectError::TooManyFiles(limit) => {
+                Self::new(ErrorCode::TooManyFiles, format!("A project may have at most {limit} files."))
+            }
+            ProjectError::ProjectFull(limit) => {
+                Self::new(ErrorCode::ProjectStorageFull, format!("A project's files may total at most {limit} bytes."))
+            }
+            ProjectError::PathConflict(existing) => Self::new(
+                ErrorCode::Conflict,
+                format!("\"{existing}\" is already a file or a directory; a path cannot be both."),
+            ),
+            ProjectError::Internal(err) => Self::internal(err),
+        }
+    }
+}
+
+pub(crate) fn framework_dto(f: Framework) -> FrameworkDto {
+    match f {
+        Framework::React => FrameworkDto::React,
+        Framework::NextJs => FrameworkDto::Nextjs,
+        Framework::Vue => FrameworkDto::Vue,
+        Framework::Nuxt => FrameworkDto::Nuxt,
+        Framework::Svelte => FrameworkDto::Svelte,
+        Framework::SvelteKit => FrameworkDto::Sveltekit,
+        Framework::Angular => FrameworkDto::Angular,
+        Framework::Astro => FrameworkDto::Astro,
+        Framework::Remix => FrameworkDto::Remix,
+        Framework::Solid => FrameworkDto::Solid,
+        Framework::Express => FrameworkDto::Express,
+        Framework::FastApi => FrameworkDto::Fastapi,
+        Framework::Django => FrameworkDto::Django,
+        Framework::Flask => FrameworkDto::Flask,
+        Framework::Rails => FrameworkDto::Rails,
+        Framework::Laravel => FrameworkDto::Laravel,
+        Framework::Static => FrameworkDto::Static,
+    }
+}
+
+pub(crate) fn framework(dto: FrameworkDto) -> Framework {
+    match dto {
+        FrameworkDto::React => Framework::React,
+        FrameworkDto::Nextjs => Framework::NextJs,
+        FrameworkDto::Vue => Framework::Vue,
+        FrameworkDto::Nuxt => Framework::Nuxt,
+        FrameworkDto::Svelte => Framework::Svelte,
+        FrameworkDto::Sveltekit => Framework::SvelteKit,
+        FrameworkDto::Angular => Framework::Angular,
+        FrameworkDto::Astro => Framework::Astro,
+        FrameworkDto::Remix => Framework::Remix,
+        FrameworkDto::Solid => Framework::Solid,
+        FrameworkDto::Express => Framework::Express,
+        FrameworkDto::Fastapi => Framework::FastApi,
+        FrameworkDto::Django => Framework::Django,
+        FrameworkDto::Flask => Framework::Flask,
+        FrameworkDto::Rails => Framework::Rails,
+        FrameworkDto::Laravel => Framework::Laravel,
+        FrameworkDto::Static => Framework::Static,
+    }
+}
+
+pub fn project_dto(p: &Project) -> ProjectDto {
+    ProjectDto {
+        id: p.id.as_uuid(),
+        name: p.name.as_str().to_owned(),
+        description: p.description.as_ref().map(|d| d.as_str().to_owned()),
+        framework: p.framework.map(framework_dto),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+pub(crate) fn file_entry(f: &FileMeta) -> FileEntry {
+    FileEntry { path: f.path.as_str().to_owned(), size: f.size, sha256: f.sha256.clone(), updated_at: f.updated_at }
+}
+
+pub(crate) fn message_dto(m: &Message) -> MessageDto {
+    MessageDto {
+        id: m.id.as_uuid(),
+        role: match m.role {
+            MessageRole::User => MessageRoleDto::User,
+            MessageRole::Assistant => MessageRoleDto::Assistant,
+            MessageRole::System => MessageRoleDto::System,
+        },
+        content: m.content.as_str().to_owned(),
+        created_at: m.created_at,
+    }
+}
+
+/// Any id shape that is not one of ours is simply not found.
+pub(crate) fn project_id(raw: &str) -> Result<ProjectId, ApiError> {
+    ProjectId::parse(raw).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such project."))
+}
+
+pub(crate) fn file_path(raw: &str) -> Result<FilePath, ApiError> {
+    FilePath::parse(raw).map_err(|rule| ApiError::validation(vec![invalid_field("path", rule)]))
+}
+
+/// What a create returns, kept for replays of its `Idempotency-Key`.
+pub(crate) fn created(value: &impl serde::Serialize, location: Option<String>) -> Result<CreatedResource, ApiError> {
+    Ok(CreatedResource { representation: serde_json::to_vec(value).map_err(ApiError::internal)?, location })
+}
