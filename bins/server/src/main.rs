@@ -1,238 +1,93 @@
 //! `devora-server`: serves the API, or runs an operator command.
 
+mod commands;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use devora_server::config::{AppEnv, Settings};
-use devora_server::{Application, telemetry};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "\
-devora-server: the Devora API v2 server
+/// The Devora API v2 server. With no command it serves.
+#[derive(Debug, Parser)]
+#[command(
+    name = "devora-server",
+    version,
+    about = "The Devora API v2 server",
+    after_help = "Configuration is by environment variables: see .env.example and the README's configuration table."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-USAGE:
-    devora-server                      serve the API (configured by environment variables)
-    devora-server migrate              apply pending database migrations and exit
-    devora-server export-openapi [F]   write the OpenAPI 3.1 document (YAML) to F or stdout
-    devora-server export-types DIR     write the TypeScript DTO declarations into DIR
-    devora-server create-admin --email E --password P [--name N]
-                                       create (or promote) an administrator with a password
-    devora-server healthcheck          exit 0 if this host's /health/live answers 200 (for containers)
-    devora-server help                 this text
-
-Configuration: see .env.example and the README's configuration table.";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default), until SIGTERM or SIGINT.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an administrator with a password, or promote the account with this email.
+    CreateAdmin {
+        /// The administrator's email.
+        #[arg(long)]
+        email: String,
+        /// Their password (8..128 characters, not a common one).
+        #[arg(long)]
+        password: String,
+        /// Their display name; the email's local part when omitted.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Write the OpenAPI 3.1 document (YAML) to FILE, or to standard output.
+    ExportOpenapi {
+        /// Where to write it.
+        file: Option<PathBuf>,
+    },
+    /// Write the TypeScript declarations of the API's types into DIR.
+    ExportTypes {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Exit 0 if this host's /health/live answers 200 (a container probe; reads PORT).
+    Healthcheck,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] | ["serve"] => with_runtime(serve()),
-        ["migrate"] => with_runtime(migrate()),
-        ["export-openapi"] => export_openapi(None),
-        ["export-openapi", path] => export_openapi(Some(path)),
-        ["export-types", dir] => export_types(dir),
-        ["create-admin", rest @ ..] => with_runtime(create_admin(rest.iter().map(|s| (*s).to_owned()).collect())),
-        ["healthcheck"] => healthcheck(),
-        ["help" | "--help" | "-h"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    // Unknown commands or arguments print usage and exit 2 (clap's convention).
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => commands::with_runtime(commands::serve()),
+        Command::Migrate => commands::with_runtime(commands::migrate()),
+        Command::CreateAdmin { email, password, name } => {
+            commands::with_runtime(commands::create_admin(&email, &password, name.as_deref()))
         }
-        _ => {
-            eprintln!("unknown command: {}\n\n{USAGE}", args.join(" "));
-            ExitCode::from(2)
-        }
+        Command::ExportOpenapi { file } => commands::export_openapi(file.as_deref()),
+        Command::ExportTypes { dir } => commands::export_types(&dir),
+        Command::Healthcheck => commands::healthcheck(),
     }
 }
 
-fn with_runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(fut),
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
 
-fn load_settings() -> Result<Settings, ExitCode> {
-    Settings::from_env().map_err(|err| {
-        eprintln!("{err}");
-        ExitCode::from(78) // EX_CONFIG
-    })
-}
+    use super::*;
 
-async fn serve() -> ExitCode {
-    let settings = match load_settings() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    telemetry::init(settings.log_format);
-    if settings.jwt_secret_generated {
-        tracing::warn!(
-            "JWT_SECRET is not set: using a random development key. Every restart signs users out. \
-             Set JWT_SECRET (32+ bytes) for anything but local development."
-        );
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
-    tracing::info!(
-        env = ?settings.env,
-        database = %settings.database_url_redacted(),
-        redis = settings.redis.is_some(),
-        "starting devora-server {}",
-        env!("CARGO_PKG_VERSION")
-    );
-    let app = match Application::build(settings.clone()).await {
-        Ok(app) => app,
-        Err(err) => {
-            tracing::error!(error = %err, "startup failed");
-            eprintln!("startup failed: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(
-        address = %format!("http://{}:{}", settings.http.host, app.port()),
-        production = settings.env == AppEnv::Production,
-        "ready"
-    );
-    match app.run_until_stopped().await {
-        Ok(()) => {
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "server failed");
-            ExitCode::FAILURE
-        }
-    }
-}
 
-async fn migrate() -> ExitCode {
-    let settings = match load_settings() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    telemetry::init(settings.log_format);
-    match devora_server::migrate(&settings).await {
-        Ok(applied) => {
-            println!(
-                "database {} is at migration {}",
-                settings.database_url_redacted(),
-                applied.last().map_or("(none)", String::as_str)
-            );
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("migration failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn create_admin(args: Vec<String>) -> ExitCode {
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let (Some(email), Some(password)) = (flag("--email"), flag("--password")) else {
-        eprintln!("usage: devora-server create-admin --email E --password P [--name N]");
-        return ExitCode::from(2);
-    };
-    let email = match devora_domain::Email::parse(&email) {
-        Ok(e) => e,
-        Err(m) => {
-            eprintln!("--email {m}");
-            return ExitCode::from(2);
-        }
-    };
-    let password = match devora_domain::Password::parse(&password) {
-        Ok(p) => p,
-        Err(rule) => {
-            eprintln!("--password {rule}");
-            return ExitCode::from(2);
-        }
-    };
-    let name = match flag("--name")
-        .map_or_else(|| Ok(devora_domain::UserName::from_email(&email)), |n| devora_domain::UserName::parse(&n))
-    {
-        Ok(n) => n,
-        Err(m) => {
-            eprintln!("--name {m}");
-            return ExitCode::from(2);
-        }
-    };
-    let settings = match load_settings() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    telemetry::init(settings.log_format);
-    let auth = match devora_server::operator_admin(&settings).await {
-        Ok(auth) => auth,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match auth.create_admin(email, password, name).await {
-        Ok(user) => {
-            println!("administrator {} ({})", user.email, user.id);
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("cannot create the administrator: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn export_openapi(path: Option<&str>) -> ExitCode {
-    let yaml = match devora_http::openapi_yaml() {
-        Ok(yaml) => yaml,
-        Err(err) => {
-            eprintln!("cannot render the OpenAPI document: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match path {
-        None => {
-            print!("{yaml}");
-            ExitCode::SUCCESS
-        }
-        Some(path) => match std::fs::write(path, yaml) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("cannot write {path}: {err}");
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
-fn export_types(dir: &str) -> ExitCode {
-    let dir = std::path::Path::new(dir);
-    if let Err(err) = std::fs::create_dir_all(dir) {
-        eprintln!("cannot create {}: {err}", dir.display());
-        return ExitCode::FAILURE;
-    }
-    match devora_api_types::export_typescript(dir) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("cannot export TypeScript types: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// A dependency-free HTTP/1.0 probe of `/health/live` for container HEALTHCHECKs
-/// (slim images have no curl).
-fn healthcheck() -> ExitCode {
-    use std::io::{Read, Write};
-    use std::time::Duration;
-    let port = std::env::var("PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(8080);
-    let probe = || -> std::io::Result<bool> {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        stream.write_all(b"GET /health/live HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    };
-    match probe() {
-        Ok(true) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    #[test]
+    fn no_command_serves_and_unknown_arguments_are_usage_errors() {
+        assert!(Cli::try_parse_from(["devora-server"]).unwrap().command.is_none());
+        let err = Cli::try_parse_from(["devora-server", "frobnicate"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["devora-server", "migrate", "--force"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let err = Cli::try_parse_from(["devora-server", "create-admin", "--email", "a@b.co"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "--password is required");
+        let parsed = Cli::try_parse_from(["devora-server", "export-openapi", "docs/openapi.yaml"]).unwrap();
+        assert!(matches!(parsed.command, Some(Command::ExportOpenapi { file: Some(_) })));
     }
 }
