@@ -4,6 +4,7 @@
 //! (`Application::build`) on port 0 with their own settings.
 
 pub mod config;
+mod signals;
 pub mod telemetry;
 
 use std::net::TcpListener;
@@ -13,9 +14,11 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use devora_app::admin::AdminService;
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
+use devora_app::housekeeping::Housekeeping;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::{ProjectConfig, ProjectService};
 use devora_app::read_through::ReadThrough;
+use devora_app::tasks::Tasks;
 use devora_app::{FallbackRateLimiter, HealthService, RateLimitService};
 use devora_crypto::{Argon2Hasher, JwtConfig, JwtTokens};
 use devora_db::{Database, DbConfig, DbError};
@@ -178,6 +181,17 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
     Ok(AdminService::new(auth_service(settings, &adapters.database, adapters.cache.clone())?))
 }
 
+/// The background work every node runs, started with the server.
+fn background_tasks(settings: &Settings, database: &Database) -> Tasks {
+    let mut tasks = Tasks::new();
+    let housekeeping = Housekeeping::new(Arc::new(database.clone()), Arc::new(SystemClock), IDEMPOTENCY_RETENTION);
+    tasks.spawn_periodic("purge-expired-records", settings.purge_interval, move || {
+        let housekeeping = housekeeping.clone();
+        async move { housekeeping.purge().await.map(|_| ()) }
+    });
+    tasks
+}
+
 /// Connects and migrates only (`devora-server migrate`).
 ///
 /// # Errors
@@ -190,11 +204,17 @@ pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartupError> {
     Ok(applied)
 }
 
-/// A running server: its port, and a handle to stop it.
+/// How long an idempotency key is remembered.
+const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A running server: its port, a handle to stop it, and the background tasks it owns.
 pub struct Application {
     port: u16,
     server: Server,
     database: Database,
+    tasks: Tasks,
+    drain_timeout: Duration,
+    handle_signals: bool,
 }
 
 impl Application {
@@ -242,7 +262,7 @@ impl Application {
             },
         );
         let idempotency =
-            IdempotencyService::new(Arc::new(database.clone()), Arc::new(SystemClock), Duration::from_secs(24 * 3600));
+            IdempotencyService::new(Arc::new(database.clone()), Arc::new(SystemClock), IDEMPOTENCY_RETENTION);
         let redis_probe = redis.map(|store| Arc::new(store) as Arc<dyn Probe>);
         let health = HealthService::new(Arc::new(database.clone()), redis_probe, READINESS_TIMEOUT);
         let pool_metrics = database.clone();
@@ -262,13 +282,20 @@ impl Application {
             cors_origins: settings.http.cors_origins.clone(),
             workers: settings.http.workers,
             shutdown_timeout: settings.http.shutdown_timeout,
-            handle_signals: settings.handle_signals,
             hsts: settings.public_url.starts_with("https://"),
             trusted_proxies: settings.http.trusted_proxies.clone(),
             forwarded_header: settings.http.forwarded_header,
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
-        Ok(Self { port, server, database })
+        let tasks = background_tasks(&settings, &database);
+        let drain_timeout = settings.http.shutdown_timeout;
+        Ok(Self { port, server, database, tasks, drain_timeout, handle_signals: settings.handle_signals })
+    }
+
+    /// The names of the background tasks this server runs.
+    #[must_use]
+    pub fn task_names(&self) -> Vec<&'static str> {
+        self.tasks.names()
     }
 
     #[must_use]
@@ -282,13 +309,30 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (signal or handle), then closes the database pool.
+    /// Serves until stopped (SIGTERM/SIGINT when `handle_signals`, or the
+    /// handle). A signal tells the background tasks to stop and the HTTP server
+    /// to drain; then the tasks are awaited within the drain timeout and the
+    /// database pool is closed.
     ///
     /// # Errors
     /// When the server fails while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.database.close().await;
+        let Self { server, database, tasks, drain_timeout, handle_signals, .. } = self;
+        if handle_signals {
+            let handle = server.handle();
+            let mut stop = tasks.stop_signal();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = signals::shutdown_signal() => {}
+                    // Stopped some other way (the handle): nothing left to do.
+                    () = stop.stopped() => return,
+                }
+                handle.stop(true).await;
+            });
+        }
+        let result = server.await;
+        tasks.shutdown(drain_timeout).await;
+        database.close().await;
         result
     }
 }

@@ -4,10 +4,12 @@ pub mod admin;
 pub mod auth;
 mod error;
 pub mod health;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod projects;
 pub mod rate_limit;
 pub mod read_through;
+pub mod tasks;
 
 pub use error::InternalError;
 pub use health::{ComponentReport, HealthService, ReadinessReport};

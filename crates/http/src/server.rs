@@ -95,8 +95,8 @@ impl OpenApiDocsHandle {
 }
 
 /// Starts serving on `listener`. The returned server runs when awaited; stop it
-/// through its handle (or SIGTERM/SIGINT when `handle_signals` is on), which lets
-/// in-flight requests finish within `shutdown_timeout`.
+/// through its handle, which lets in-flight requests finish within
+/// `shutdown_timeout` (the server binary stops it on SIGTERM/SIGINT).
 ///
 /// # Errors
 /// When the listener cannot be used or the document cannot be rendered.
@@ -112,7 +112,6 @@ pub fn serve(
     let docs = OpenApiDocsHandle::render().map_err(std::io::Error::other)?;
     let shutdown = config.shutdown_timeout.as_secs();
     let workers = config.workers;
-    let handle_signals = config.handle_signals;
     let mut server = HttpServer::new(move || {
         build_app(state.clone(), config.clone(), docs.clone(), move |cfg| {
             routes::configure(cfg);
@@ -122,34 +121,10 @@ pub fn serve(
         })
     })
     .shutdown_timeout(shutdown)
+    // The server binary owns the signals: it stops background tasks too.
     .disable_signals();
-    if handle_signals {
-        server = server.shutdown_signal(shutdown_signal());
-    }
     if let Some(workers) = workers {
         server = server.workers(workers.max(1));
     }
     Ok(server.listen(listener)?.run())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C will stop the server");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown signal received; draining in-flight requests");
 }

@@ -20,8 +20,6 @@ pub struct HttpConfig {
     pub workers: Option<usize>,
     /// Time to let in-flight requests finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
-    /// Whether the server installs its own SIGTERM/SIGINT handlers (off in tests).
-    pub handle_signals: bool,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
     /// Proxies whose forwarding headers are believed when resolving client IPs.

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod cache;
 pub mod clock;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod page;
 pub mod probe;
@@ -25,6 +26,7 @@ pub use auth::{
 };
 pub use cache::{Cache, CacheError};
 pub use clock::{Clock, SystemClock};
+pub use housekeeping::{ExpiredRecords, PurgeReport};
 pub use idempotency::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 pub use page::{Page, PageCursor};
 pub use probe::{Probe, ProbeError};

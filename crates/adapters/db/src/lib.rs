@@ -5,6 +5,7 @@ mod auth;
 mod database;
 mod entity;
 mod errors;
+mod housekeeping;
 mod idempotency;
 pub mod migration;
 mod projects;

@@ -7,7 +7,10 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use devora_db::{Database, DbConfig};
 use devora_domain::{Email, ExternalIdentity, IdentityProviderId, Role, SessionId, UserId, UserName, UserStatus};
-use devora_ports::{NewSession, NewUser, Rotation, SessionRepository, SignInProof, SignInStore, UserRepository};
+use devora_ports::{
+    ExpiredRecords, NewSession, NewUser, PendingSignIn, PurgeReport, Rotation, SessionRepository, SignInProof,
+    SignInStore, UserRepository,
+};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// A fresh database per test: a SQLite file, or a new Postgres database.
@@ -163,6 +166,42 @@ async fn ended_sessions_are_purged_at_the_next_sign_in(db: &Database) {
     );
 }
 
+/// The periodic purge removes ended sessions (with their tokens) and expired
+/// sign-in state, and leaves everything live alone.
+async fn the_periodic_purge_removes_only_what_ended(db: &Database) {
+    let id = user(db, "hash").await;
+    let now = Utc::now().trunc_subsecs(6);
+    let live = SessionRepository::create(db, session(id, "purge-live", None)).await.unwrap().unwrap();
+    let mut ended = session(id, "purge-ended", None);
+    ended.now = now - chrono::Duration::days(40);
+    ended.expires_at = now - chrono::Duration::days(10);
+    let ended = SessionRepository::create(db, ended).await.unwrap().unwrap();
+    let pending = |expires_at| PendingSignIn {
+        provider: IdentityProviderId::GitHub,
+        pkce_verifier: "v".into(),
+        nonce: "n".into(),
+        redirect_to: "http://app.test/cb".into(),
+        client_challenge: "c".repeat(43),
+        expires_at,
+    };
+    db.put_pending("purge-pending-live", pending(now + chrono::Duration::minutes(10)), now).await.unwrap();
+    db.put_pending(
+        "purge-pending-old",
+        pending(now - chrono::Duration::minutes(1)),
+        now - chrono::Duration::minutes(20),
+    )
+    .await
+    .unwrap();
+    let report = db.purge_expired(now, now - chrono::Duration::days(1)).await.unwrap();
+    assert_eq!(report.sessions, 1, "{report:?}");
+    assert_eq!(report.pending_sign_ins, 1, "{report:?}");
+    assert_eq!(count(db, "sessions", "user_id", id.as_uuid()).await, 1);
+    assert_eq!(count(db, "refresh_tokens", "session_id", ended.id.as_uuid()).await, 0, "tokens went with it");
+    assert_eq!(count(db, "refresh_tokens", "session_id", live.id.as_uuid()).await, 1);
+    assert!(db.take_pending("purge-pending-live", now).await.unwrap().is_some(), "the live sign-in stays");
+    assert_eq!(db.purge_expired(now, now - chrono::Duration::days(1)).await.unwrap(), PurgeReport::default());
+}
+
 async fn count(db: &Database, table: &str, column: &str, id: sea_orm::prelude::Uuid) -> i64 {
     let backend = db.connection().get_database_backend();
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
@@ -211,6 +250,7 @@ async fn sqlite_sign_ins_and_refreshes() {
     a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
     ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
+    the_periodic_purge_removes_only_what_ended(&fresh.db).await;
     fresh.close().await;
 }
 
@@ -224,5 +264,6 @@ async fn postgres_sign_ins_and_refreshes() {
     a_sign_in_does_not_outlive_a_password_change(&fresh.db).await;
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
     ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
+    the_periodic_purge_removes_only_what_ended(&fresh.db).await;
     fresh.close().await;
 }

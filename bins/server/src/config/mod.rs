@@ -5,14 +5,20 @@
 //! what is wrong, all of them at once, which is simplest done directly.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 
-use base64::Engine;
 use devora_app::{RateLimitPolicies, RateLimitPolicy};
-use devora_domain::Quota;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
+
+mod reader;
+#[cfg(test)]
+mod tests;
+
+pub use reader::{ConfigError, VarError, redact_url};
+use reader::{Reader, generate_secret};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://devora.db?mode=rwc";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -97,6 +103,9 @@ pub struct Settings {
     pub rate_limits: RateLimitPolicies,
     pub sessions: SessionSettings,
     pub projects: ProjectSettings,
+    /// How often expired records (ended sessions, sign-in state, old
+    /// idempotency keys) are purged.
+    pub purge_interval: Duration,
     /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
     pub handle_signals: bool,
 }
@@ -122,106 +131,6 @@ pub struct ProjectSettings {
     pub project_ttl: Duration,
     pub list_ttl: Duration,
     pub files_ttl: Duration,
-}
-
-/// One variable's problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VarError {
-    pub variable: &'static str,
-    pub problem: String,
-}
-
-/// Every problem found in the environment, reported together.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError(pub Vec<VarError>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration:")?;
-        for err in &self.0 {
-            writeln!(f, "  {}: {}", err.variable, err.problem)?;
-        }
-        Ok(())
-    }
-}
-
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://devora.db?mode=rwc";
-
-/// Reads typed values out of a variable map, collecting errors instead of stopping.
-struct Reader<'a> {
-    vars: &'a HashMap<String, String>,
-    errors: Vec<VarError>,
-}
-
-impl Reader<'_> {
-    /// The trimmed value, `None` when unset or blank.
-    fn get(&self, name: &str) -> Option<String> {
-        self.vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-    }
-
-    fn fail(&mut self, variable: &'static str, problem: impl Into<String>) {
-        self.errors.push(VarError { variable, problem: problem.into() });
-    }
-
-    fn string(&self, name: &str, default: &str) -> String {
-        self.get(name).unwrap_or_else(|| default.to_owned())
-    }
-
-    fn secret(&self, name: &str) -> Option<SecretString> {
-        self.get(name).map(SecretString::from)
-    }
-
-    fn number<T>(&mut self, name: &'static str, default: T, min: T, max: T) -> T
-    where
-        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-    {
-        let Some(raw) = self.get(name) else { return default };
-        match raw.parse::<T>() {
-            Ok(v) if v >= min && v <= max => v,
-            _ => {
-                self.fail(name, format!("must be a whole number from {min} to {max} (got {raw:?})"));
-                default
-            }
-        }
-    }
-
-    fn bool(&mut self, name: &'static str, default: bool) -> bool {
-        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None => default,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some("0" | "false" | "no" | "off") => false,
-            Some(other) => {
-                self.fail(name, format!("must be true or false (got {other:?})"));
-                default
-            }
-        }
-    }
-
-    fn http_url(&mut self, name: &'static str, default: &str) -> String {
-        let value = self.string(name, default);
-        if !(value.starts_with("http://") || value.starts_with("https://")) || value.contains(char::is_whitespace) {
-            self.fail(name, format!("must be an http:// or https:// URL (got {value:?})"));
-        }
-        value.trim_end_matches('/').to_owned()
-    }
-
-    /// A quota like `5/min`, `100/60s`, `10/30s`, `1000/h`; `default` when unset.
-    fn quota(&mut self, name: &'static str, default: Quota) -> Quota {
-        let Some(raw) = self.get(name) else { return default };
-        match parse_quota(&raw) {
-            Some(q) => q,
-            None => {
-                self.fail(name, format!("must be <count>/<window> like 5/min, 100/60s or 1000/h (got {raw:?})"));
-                default
-            }
-        }
-    }
-
-    fn list(&self, name: &str) -> Vec<String> {
-        self.get(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
-    }
 }
 
 impl Settings {
@@ -443,6 +352,7 @@ impl Settings {
                 return Err(ConfigError(r.errors));
             }
         };
+        let purge_interval = Duration::from_secs(r.number("PURGE_INTERVAL_SECS", 900u64, 60, 86_400));
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -463,6 +373,7 @@ impl Settings {
             rate_limits,
             sessions,
             projects,
+            purge_interval,
             handle_signals: true,
         })
     }
@@ -471,139 +382,5 @@ impl Settings {
     #[must_use]
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database.url.expose_secret())
-    }
-}
-
-/// `5/min`, `100/60s`, `1000/h`, `2/s`, `10/5m` into a quota.
-fn parse_quota(raw: &str) -> Option<Quota> {
-    let (count, window) = raw.split_once('/')?;
-    let count: u32 = count.trim().parse().ok()?;
-    let window = window.trim().to_ascii_lowercase();
-    let (amount, unit) = match window.find(|c: char| !c.is_ascii_digit()) {
-        Some(0) => (1, window.as_str()),
-        Some(i) => (window[..i].parse::<u64>().ok()?, &window[i..]),
-        None => return None,
-    };
-    let unit_secs = match unit {
-        "s" | "sec" | "second" => 1,
-        "m" | "min" | "minute" => 60,
-        "h" | "hour" => 3600,
-        _ => return None,
-    };
-    Quota::new(count, Duration::from_secs(amount.checked_mul(unit_secs)?)).ok()
-}
-
-/// `scheme://user:secret@host/db` -> `scheme://user:***@host/db`.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-/// 48 random bytes, base64: a development signing key that changes every start.
-fn generate_secret() -> SecretString {
-    let bytes: [u8; 48] = rand::random();
-    SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn empty_environment_gives_the_embedded_default() {
-        let s = Settings::from_vars(vars(&[])).unwrap();
-        assert_eq!(s.env, AppEnv::Development);
-        assert_eq!(s.http.port, 8080);
-        assert_eq!(s.http.host, "127.0.0.1");
-        assert_eq!(s.database.url.expose_secret(), DEFAULT_DATABASE_URL);
-        assert!(s.redis.is_none());
-        assert!(s.jwt_secret_generated);
-        assert!(s.jwt_secret.expose_secret().len() >= 32);
-        assert_eq!(s.http.cors_origins, vec!["http://localhost:5173".to_owned()]);
-        assert_eq!(s.log_format, LogFormat::Pretty);
-    }
-
-    #[test]
-    fn production_refuses_missing_secret_and_sqlite() {
-        let err = Settings::from_vars(vars(&[("APP_ENV", "production")])).unwrap_err();
-        let names: Vec<_> = err.0.iter().map(|e| e.variable).collect();
-        assert!(names.contains(&"JWT_SECRET"), "{err}");
-        assert!(names.contains(&"DATABASE_URL"), "{err}");
-    }
-
-    #[test]
-    fn production_accepts_sqlite_when_explicitly_allowed() {
-        let s = Settings::from_vars(vars(&[
-            ("APP_ENV", "production"),
-            ("JWT_SECRET", &"k".repeat(32)),
-            ("ALLOW_SQLITE_IN_PRODUCTION", "true"),
-        ]))
-        .unwrap();
-        assert_eq!(s.log_format, LogFormat::Json);
-        assert!(!s.jwt_secret_generated);
-    }
-
-    #[test]
-    fn each_bad_variable_is_named_with_its_problem() {
-        let err = Settings::from_vars(vars(&[
-            ("PORT", "eighty"),
-            ("JWT_SECRET", "short"),
-            ("DATABASE_URL", "mysql://x"),
-            ("REDIS_URL", "http://x"),
-            ("TRUSTED_PROXIES", "10.0.0.0/8, nonsense"),
-            ("CORS_ORIGINS", "https://ok.example, https://bad.example/path"),
-            ("GOOGLE_CLIENT_ID", "id-without-secret"),
-        ]))
-        .unwrap_err();
-        let text = err.to_string();
-        for name in [
-            "PORT",
-            "JWT_SECRET",
-            "DATABASE_URL",
-            "REDIS_URL",
-            "TRUSTED_PROXIES",
-            "CORS_ORIGINS",
-            "GOOGLE_CLIENT_SECRET",
-        ] {
-            assert!(text.contains(name), "{name} missing from:\n{text}");
-        }
-        assert!(text.contains("\"eighty\""), "{text}");
-        assert!(!text.contains("short"), "secrets are never echoed: {text}");
-    }
-
-    #[test]
-    fn rate_limits_are_configurable_and_validated() {
-        let s = Settings::from_vars(vars(&[("RATE_LIMIT_AUTH", "7/30s"), ("RATE_LIMIT_READS", "1000/h")])).unwrap();
-        assert_eq!(s.rate_limits.auth.quota, Quota::new(7, Duration::from_secs(30)).unwrap());
-        assert_eq!(s.rate_limits.reads.quota, Quota::new(1000, Duration::from_secs(3600)).unwrap());
-        assert_eq!(s.rate_limits.public.quota, Quota::per_minute(100).unwrap());
-        for bad in ["0/min", "5", "5/fortnight", "x/min", "5/0s"] {
-            let err = Settings::from_vars(vars(&[("RATE_LIMIT_WRITES", bad)])).unwrap_err();
-            assert_eq!(err.0[0].variable, "RATE_LIMIT_WRITES", "{bad}");
-        }
-        let off = Settings::from_vars(vars(&[("RATE_LIMIT_ENABLED", "false")])).unwrap();
-        assert!(!off.rate_limits.enabled);
-    }
-
-    #[test]
-    fn debug_output_hides_secrets() {
-        let s = Settings::from_vars(vars(&[
-            ("JWT_SECRET", "super-secret-value-that-is-long-enough"),
-            ("DATABASE_URL", "postgres://app:hunter2@db/devora"),
-        ]))
-        .unwrap();
-        let debug = format!("{s:?}");
-        assert!(!debug.contains("super-secret-value"));
-        assert!(!debug.contains("hunter2"));
-        assert_eq!(s.database_url_redacted(), "postgres://app:***@db/devora");
     }
 }
