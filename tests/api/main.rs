@@ -11,6 +11,7 @@ mod oauth;
 mod projects;
 mod rate_limit;
 mod resilience;
+mod route_policies;
 mod service;
 mod startup;
 

@@ -31,3 +31,15 @@ impl InternalError {
         Self(err.into())
     }
 }
+
+/// A feature this server has no configuration for. It is the one way such a
+/// feature answers: 503 `not-configured`, naming the variable the operator sets
+/// (never a fake success, never a 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{feature} is not configured: set {variable}")]
+pub struct NotConfigured {
+    /// What the caller asked for, in the product's words ("Billing").
+    pub feature: &'static str,
+    /// The environment variable that turns it on (`STRIPE_SECRET_KEY`).
+    pub variable: &'static str,
+}

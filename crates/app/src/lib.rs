@@ -11,7 +11,7 @@ pub mod rate_limit;
 pub mod read_through;
 pub mod tasks;
 
-pub use error::InternalError;
+pub use error::{InternalError, NotConfigured};
 pub use health::{ComponentReport, HealthService, ReadinessReport};
 pub use rate_limit::{
     FallbackRateLimiter, KeyKind, PolicyKind, RateLimitPolicies, RateLimitPolicy, RateLimitService, Subject, ip_bucket,

@@ -165,3 +165,37 @@ pub fn invalid_field(field: &str, invalid: impl Into<devora_domain::Invalid>) ->
     };
     field_error(field, code, invalid.message())
 }
+
+impl From<devora_app::NotConfigured> for ApiError {
+    fn from(err: devora_app::NotConfigured) -> Self {
+        Self::new(
+            ErrorCode::NotConfigured,
+            format!("{} is not configured on this server; its operator sets {}.", err.feature, err.variable),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feature_without_configuration_is_a_503_naming_the_variable() {
+        let err = ApiError::from(devora_app::NotConfigured { feature: "Billing", variable: "STRIPE_SECRET_KEY" });
+        let res = err.response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code, ErrorCode::NotConfigured);
+        assert!(err.detail.contains("STRIPE_SECRET_KEY"), "{}", err.detail);
+    }
+
+    #[test]
+    fn a_domain_refusal_keeps_its_rule_as_the_field_code() {
+        use devora_api_types::FieldErrorCode;
+        let dots = invalid_field("path", devora_domain::FilePath::parse("a/../b").unwrap_err());
+        assert_eq!((dots.field.as_str(), dots.code), ("path", FieldErrorCode::DotSegment));
+        let short = invalid_field("password", devora_domain::Password::parse("short").unwrap_err());
+        assert_eq!((short.code, short.message.as_str()), (FieldErrorCode::TooShort, "must be at least 8 characters"));
+        let email = invalid_field("email", devora_domain::Email::parse("nope").unwrap_err());
+        assert_eq!(email.code, FieldErrorCode::Invalid);
+    }
+}
