@@ -189,6 +189,27 @@ mod tests {
     }
 
     #[test]
+    fn every_domain_rule_reaches_the_wire_under_its_own_code() {
+        use devora_domain::{Invalid, Violation as V};
+        let all = [
+            V::Required,
+            V::Invalid,
+            V::TooShort,
+            V::TooLong,
+            V::TooCommon,
+            V::TooDeep,
+            V::Absolute,
+            V::Backslash,
+            V::ControlCharacter,
+            V::DotSegment,
+        ];
+        for violation in all {
+            let field = invalid_field("f", Invalid::new(violation, "is wrong"));
+            assert_eq!(field.code.as_str(), violation.code(), "{violation:?}");
+        }
+    }
+
+    #[test]
     fn a_domain_refusal_keeps_its_rule_as_the_field_code() {
         use devora_api_types::FieldErrorCode;
         let dots = invalid_field("path", devora_domain::FilePath::parse("a/../b").unwrap_err());
