@@ -301,19 +301,32 @@ scenario!(a_suspended_user_is_shut_out_at_once_on_every_node, [sqlite_redis, pos
     assert_eq!(app.login(&address, PASSWORD).await.status(), 200);
 });
 
-scenario!(a_token_replayed_inside_the_grace_cannot_keep_a_branch_alive, [all], |app: TestApp| {
+// The rule (the db adapter's `rotate`): presenting a live token spends every
+// live token of its family; a token spent within the grace (a concurrent tab's)
+// forks once more; a token spent longer ago is reuse and ends the family.
+scenario!(a_token_replayed_inside_the_grace_cannot_keep_a_branch_alive, [all], |variant: Variant| {
+    // A grace short enough to wait out, long enough for back-to-back calls.
+    let app = TestApp::spawn_with(variant, Options::with_env(&[("REFRESH_REUSE_GRACE_SECS", "2")])).await;
     let r1 = app.new_user().await.refresh_token;
     let legit = SignedIn::read(app.refresh(&r1).await, 200).await;
     // Someone replays the old token inside the grace and gets a sibling.
     let sibling = SignedIn::read(app.refresh(&r1).await, 200).await;
+    assert_ne!(sibling.refresh_token, legit.refresh_token);
     // The legitimate client rotates on: the sibling is spent by that rotation...
-    let next = app.refresh(&legit.refresh_token).await;
-    assert_eq!(next.status(), 200);
-    let next = SignedIn::read(next, 200).await;
-    // ...so presenting it (right away, inside the grace) only forks once more, and
-    // once the grace has passed it is reuse and ends the whole family.
-    let _ = sibling;
+    let next = SignedIn::read(app.refresh(&legit.refresh_token).await, 200).await;
+    // ...so presenting it right away, inside the grace, only forks once more...
+    let fork = SignedIn::read(app.refresh(&sibling.refresh_token).await, 200).await;
+    assert_ne!(fork.refresh_token, next.refresh_token);
     assert_eq!(app.me(&next.access_token).await.status(), 200);
+    assert_eq!(app.me(&fork.access_token).await.status(), 200);
+    // ...and once the grace has passed it is reuse and ends the whole family,
+    // the legitimate branch and the fork with it.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_problem(app.refresh(&sibling.refresh_token).await, 401, "refresh-token-reused").await;
+    assert_problem(app.refresh(&next.refresh_token).await, 401, "refresh-token-invalid").await;
+    assert_problem(app.refresh(&fork.refresh_token).await, 401, "refresh-token-invalid").await;
+    assert_problem(app.me(&next.access_token).await, 401, "session-revoked").await;
+    assert_problem(app.me(&fork.access_token).await, 401, "session-revoked").await;
 });
 
 scenario!(login_is_limited_per_ip_and_email_and_per_ip, [sqlite_memory, postgres_redis], |variant: Variant| {
