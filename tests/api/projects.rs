@@ -172,31 +172,50 @@ scenario!(file_size_count_and_storage_limits_are_enforced, [sqlite_memory, postg
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
 });
 
+// Every attack reaches the file routes (`{path:.*}` takes the rest of the target)
+// and is refused by `FilePath::parse` before the project's storage is asked
+// anything: 422 `validation-failed` on the field `path`, so a GET or DELETE of a
+// path that cannot exist never becomes a 404 lookup. Actix percent-decodes the
+// tail (`%2e` is `.`, `%2F` is `/`, `%5C` is `\`, `%00` is NUL) and resolves no
+// dot segments, so `parse` sees the attack as meant. Its checks run in order:
+// length bound, control or invisible characters, backslash, leading `/`, dot
+// segments; the first that fails names the rule.
 scenario!(path_attacks_are_refused_without_touching_storage, [sqlite_memory, postgres_redis], |app: TestApp| {
     let token = app.new_user().await.access_token;
     let id = app.create_project_id(&token, "Paths").await;
     assert_eq!(app.put_file(&token, &id, "ok.txt", b"fine".to_vec()).await.status(), 201);
     let long = "a".repeat(10_000);
     let attacks = [
-        "../x".to_owned(),
-        "a/../../etc/passwd".to_owned(),
-        "%2e%2e/x".to_owned(),
-        "%2E%2E%2Fsecrets".to_owned(),
-        "/etc/passwd".to_owned(),
-        "a%5Cb".to_owned(),
-        "..%5C..%5Cwindows".to_owned(),
-        "nul%00byte".to_owned(),
-        "tab%09name".to_owned(),
-        "right-to-left%E2%80%AEtxt.exe".to_owned(),
-        long,
+        // A `..` segment, as sent or decoded from `%2e%2e` (and `%2F` into `/`).
+        ("../x", "dot-segment"),
+        ("a/../../etc/passwd", "dot-segment"),
+        ("%2e%2e/x", "dot-segment"),
+        ("%2E%2E%2Fsecrets", "dot-segment"),
+        // `files//etc/passwd`: the tail starts with `/`.
+        ("/etc/passwd", "absolute"),
+        // `%5C` decodes to `\`, checked before the `..` around it.
+        ("a%5Cb", "backslash"),
+        ("..%5C..%5Cwindows", "backslash"),
+        // NUL, TAB and U+202E RIGHT-TO-LEFT OVERRIDE.
+        ("nul%00byte", "control-character"),
+        ("tab%09name", "control-character"),
+        ("right-to-left%E2%80%AEtxt.exe", "control-character"),
+        // Past the cheap bound (4 x 512 bytes), refused before any other work.
+        (long.as_str(), "too-long"),
     ];
     let variant = app.variant;
-    for attack in &attacks {
+    for (attack, rule) in attacks {
         let target = format!("/api/v2/projects/{id}/files/{attack}");
         for method in ["PUT", "GET", "DELETE"] {
-            let (status, body) = app.raw_request(method, &target, &token, b"payload").await;
-            assert!(status == 422 || status == 404 || status == 400, "{variant:?} {method} {attack}: {status}\n{body}");
-            assert!(body.contains("application/problem+json"), "{method} {attack}: {body}");
+            let (status, response) = app.raw_request(method, &target, &token, b"payload").await;
+            let at = format!("{variant:?} {method} {attack}");
+            assert_eq!(status, 422, "{at}\n{response}");
+            assert!(response.contains("application/problem+json"), "{at}: {response}");
+            let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+            let problem: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{at}: {e}: {response}"));
+            assert_eq!(problem["code"], "validation-failed", "{at}");
+            assert_eq!(problem["errors"][0]["field"], "path", "{at}");
+            assert_eq!(problem["errors"][0]["code"], rule, "{at}");
         }
     }
     let list: Value = app.get_json_as(&token, &format!("/api/v2/projects/{id}/files")).await;
