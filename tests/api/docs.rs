@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use devora_e2e::{TestApp, Variant};
+use devora_e2e::scenario;
 
 /// The runnable `sh` blocks of a Markdown document, in order. A block right after
 /// an `<!-- not run: ... -->` comment is an illustration and is left out.
@@ -37,8 +37,7 @@ fn runnable_blocks(markdown: &str) -> Vec<String> {
     blocks
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_guide_examples_run_against_the_server() {
+scenario!(the_api_guide_examples_run_against_the_server, [sqlite_memory], |app: TestApp| {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let guide = std::fs::read_to_string(root.join("docs/api.md")).unwrap();
     let blocks = runnable_blocks(&guide);
@@ -47,7 +46,6 @@ async fn the_api_guide_examples_run_against_the_server() {
     let default_api = "API=http://127.0.0.1:8080\n";
     assert!(script.starts_with(default_api), "the first example sets API to the `cargo run` address");
 
-    let app = TestApp::spawn(Variant::SQLITE_MEMORY).await.unwrap();
     // Each call reports its status on stderr, unless the example prints its own
     // (`-w '%{http_code}'`), in which case the guide says which, in a `# NNN` line.
     let prelude = format!(
@@ -78,7 +76,7 @@ async fn the_api_guide_examples_run_against_the_server() {
     let printed: Vec<&str> = stdout.lines().filter(|l| l.len() == 3 && l.bytes().all(|b| b.is_ascii_digit())).collect();
     assert_eq!(printed, promised, "the statuses the guide promises in `# NNN` lines");
     assert!(stdout.contains("ratelimit-policy: \"reads\""), "rate-limit example:\n{stdout}");
-}
+});
 
 #[test]
 fn illustrations_are_left_out() {

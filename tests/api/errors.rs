@@ -4,20 +4,18 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
-all_variants!(unknown_route_is_a_404_problem, |app| {
+scenario!(unknown_route_is_a_404_problem, [all], |app: TestApp| {
     let body = assert_problem(app.get("/api/v2/nope").await, 404, "not-found").await;
     assert_eq!(body["instance"], "/api/v2/nope");
 });
 
-all_variants!(wrong_method_is_a_405_problem_with_allow, |app| {
+scenario!(wrong_method_is_a_405_problem_with_allow, [all], |app: TestApp| {
     let res = app.client.delete(app.url("/health/live")).send().await.unwrap();
     assert_eq!(res.headers()["allow"], "GET");
     assert_problem(res, 405, "method-not-allowed").await;
 });
 
-#[tokio::test]
-async fn a_sane_client_request_id_is_echoed_and_a_bad_one_replaced() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+scenario!(a_sane_client_request_id_is_echoed_and_a_bad_one_replaced, [sqlite_memory], |app: TestApp| {
     let res = app.client.get(app.url("/nope")).header("x-request-id", "client-id_42.a").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "client-id_42.a");
     let body = assert_problem(res, 404, "not-found").await;
@@ -33,7 +31,7 @@ async fn a_sane_client_request_id_is_echoed_and_a_bad_one_replaced() {
     let a = app.get("/api/v2").await.headers()["x-request-id"].clone();
     let b = app.get("/api/v2").await.headers()["x-request-id"].clone();
     assert_ne!(a, b);
-}
+});
 
 /// A probe route mounted by these tests only, to drive the JSON extractor through
 /// the real middleware stack (the foundation has no JSON-accepting route yet).
@@ -52,9 +50,9 @@ fn echo_route(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.route("/__test/echo", actix_web::web::post().to(echo));
 }
 
-async fn echo_app() -> Option<TestApp> {
+async fn echo_app(variant: Variant) -> TestApp {
     TestApp::spawn_with(
-        Variant::SQLITE_MEMORY,
+        variant,
         Options {
             routes: Some(echo_route),
             env: vec![("HTTP_JSON_LIMIT_BYTES".into(), "1024".into())],
@@ -68,9 +66,8 @@ async fn post_echo(app: &TestApp, content_type: &str, body: impl Into<reqwest::B
     app.client.post(app.url("/__test/echo")).header("content-type", content_type).body(body).send().await.unwrap()
 }
 
-#[tokio::test]
-async fn json_bodies_are_parsed_and_each_failure_is_precise() {
-    let Some(app) = echo_app().await else { return };
+scenario!(json_bodies_are_parsed_and_each_failure_is_precise, [sqlite_memory], |variant: Variant| {
+    let app = echo_app(variant).await;
     let ok = post_echo(&app, "application/json", r#"{"name":"a","count":1}"#).await;
     assert_eq!(ok.status(), 200);
 
@@ -103,11 +100,10 @@ async fn json_bodies_are_parsed_and_each_failure_is_precise() {
         .await;
     let big = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(2000));
     assert_problem(post_echo(&app, "application/json", big).await, 413, "payload-too-large").await;
-}
+});
 
-#[tokio::test]
-async fn an_oversized_body_without_content_length_is_refused_too() {
-    let Some(app) = echo_app().await else { return };
+scenario!(an_oversized_body_without_content_length_is_refused_too, [sqlite_memory], |variant: Variant| {
+    let app = echo_app(variant).await;
     // A streamed body has no Content-Length: the limit applies while reading.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..20).map(|_| Ok(vec![b' '; 200])).collect();
     let stream = futures_util::stream::iter(chunks);
@@ -120,4 +116,4 @@ async fn an_oversized_body_without_content_length_is_refused_too() {
         .await
         .unwrap();
     assert_problem(res, 413, "payload-too-large").await;
-}
+});

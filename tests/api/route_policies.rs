@@ -30,12 +30,10 @@ async fn send(app: &TestApp, method: &str, path: &str) -> reqwest::Response {
     app.client.request(method, app.url(path)).send().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_documented_operation_is_counted_under_its_routes_policy() {
+scenario!(every_documented_operation_is_counted_under_its_routes_policy, [sqlite_memory], |variant: Variant| {
     let quotas =
         ["AUTH", "LOGIN_IP", "WRITES", "READS", "PUBLIC"].map(|p| (format!("RATE_LIMIT_{p}"), "100/min".into()));
-    let options = Options { env: quotas.into(), ..Options::default() };
-    let Some(app) = TestApp::spawn_with(Variant::SQLITE_MEMORY, options).await else { return };
+    let app = TestApp::spawn_with(variant, Options { env: quotas.into(), ..Options::default() }).await;
     let doc = serde_json::to_value(devora_http::openapi_document()).unwrap();
     let mut seen = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -55,29 +53,31 @@ async fn every_documented_operation_is_counted_under_its_routes_policy() {
         }
     }
     assert!(seen.len() >= 30, "the document lists every operation: {seen:?}");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paths_no_route_matches_are_counted_public_outside_the_api_and_by_method_inside() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
-    let cases = [
-        ("GET", "/no/such/route", 404, "public"),
-        ("GET", "/docs/", 200, "public"),
-        ("GET", "/docs", 301, "public"),
-        ("GET", "/redoc", 200, "public"),
-        ("GET", "/api/v2/nope", 404, "reads"),
-        ("POST", "/api/v2/nope", 404, "writes"),
-        ("GET", "/api/v2/auth/nope", 404, "reads"),
-        ("DELETE", "/api/v2/auth/nope", 404, "writes"),
-        ("GET", "/api/v2/projects/x/nope", 404, "reads"),
-        // The method is not allowed, but the route's policy still counts it.
-        ("GET", "/api/v2/auth/login", 405, "login-ip"),
-        ("PUT", "/api/v2/auth/register", 405, "auth"),
-        ("PUT", "/api/v2", 405, "public"),
-    ];
-    for (method, path, status, policy) in cases {
-        let res = send(&app, method, path).await;
-        assert_eq!(res.status().as_u16(), status, "{method} {path}");
-        assert_eq!(policy_name(&res), policy, "{method} {path}");
+scenario!(
+    paths_no_route_matches_are_counted_public_outside_the_api_and_by_method_inside,
+    [sqlite_memory],
+    |app: TestApp| {
+        let cases = [
+            ("GET", "/no/such/route", 404, "public"),
+            ("GET", "/docs/", 200, "public"),
+            ("GET", "/docs", 301, "public"),
+            ("GET", "/redoc", 200, "public"),
+            ("GET", "/api/v2/nope", 404, "reads"),
+            ("POST", "/api/v2/nope", 404, "writes"),
+            ("GET", "/api/v2/auth/nope", 404, "reads"),
+            ("DELETE", "/api/v2/auth/nope", 404, "writes"),
+            ("GET", "/api/v2/projects/x/nope", 404, "reads"),
+            // The method is not allowed, but the route's policy still counts it.
+            ("GET", "/api/v2/auth/login", 405, "login-ip"),
+            ("PUT", "/api/v2/auth/register", 405, "auth"),
+            ("PUT", "/api/v2", 405, "public"),
+        ];
+        for (method, path, status, policy) in cases {
+            let res = send(&app, method, path).await;
+            assert_eq!(res.status().as_u16(), status, "{method} {path}");
+            assert_eq!(policy_name(&res), policy, "{method} {path}");
+        }
     }
-}
+);

@@ -1,6 +1,6 @@
 use super::*;
 
-all_variants!(root_describes_the_api, |app| {
+scenario!(root_describes_the_api, [all], |app: TestApp| {
     let res = app.get("/api/v2").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -9,14 +9,14 @@ all_variants!(root_describes_the_api, |app| {
     assert_eq!(body["links"]["openapi_json"], "/openapi.json");
 });
 
-all_variants!(liveness_answers_ok, |app| {
+scenario!(liveness_answers_ok, [all], |app: TestApp| {
     let res = app.get("/health/live").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 });
 
-all_variants!(readiness_reports_database_and_redis, |app| {
+scenario!(readiness_reports_database_and_redis, [all], |app: TestApp| {
     let res = app.get("/health/ready").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -41,7 +41,7 @@ all_variants!(readiness_reports_database_and_redis, |app| {
     }
 });
 
-all_variants!(metrics_expose_requests_latency_and_pool, |app| {
+scenario!(metrics_expose_requests_latency_and_pool, [all], |app: TestApp| {
     assert_eq!(app.get("/health/ready").await.status(), 200);
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);
@@ -55,9 +55,7 @@ all_variants!(metrics_expose_requests_latency_and_pool, |app| {
     }
 });
 
-#[tokio::test]
-async fn openapi_is_served_as_json_and_yaml_version_3_1() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+scenario!(openapi_is_served_as_json_and_yaml_version_3_1, [sqlite_memory], |app: TestApp| {
     let json: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert_eq!(json["openapi"], "3.1.0");
     for path in ["/api/v2", "/health/live", "/health/ready", "/metrics"] {
@@ -67,11 +65,9 @@ async fn openapi_is_served_as_json_and_yaml_version_3_1() {
     let yaml = app.get("/openapi.yaml").await;
     assert_eq!(yaml.headers()["content-type"], "application/yaml");
     assert!(yaml.text().await.unwrap().starts_with("openapi: 3.1.0"));
-}
+});
 
-#[tokio::test]
-async fn documentation_uis_are_served_from_the_binary() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+scenario!(documentation_uis_are_served_from_the_binary, [sqlite_memory], |app: TestApp| {
     let res = app.get("/docs").await;
     assert_eq!(res.status(), 301);
     assert_eq!(res.headers()["location"], "/docs/");
@@ -88,11 +84,9 @@ async fn documentation_uis_are_served_from_the_binary() {
     let js = app.get("/redoc/redoc.standalone.js").await;
     assert_eq!(js.status(), 200);
     assert!(js.bytes().await.unwrap().len() > 500_000);
-}
+});
 
-#[tokio::test]
-async fn responses_carry_security_headers_and_are_compressed_on_request() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+scenario!(responses_carry_security_headers_and_are_compressed_on_request, [sqlite_memory], |app: TestApp| {
     let res = app.get("/api/v2").await;
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
@@ -104,11 +98,9 @@ async fn responses_carry_security_headers_and_are_compressed_on_request() {
     }
     let res = app.client.get(app.url("/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
-}
+});
 
-#[tokio::test]
-async fn cors_allows_the_frontend_origin_only() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
+scenario!(cors_allows_the_frontend_origin_only, [sqlite_memory], |app: TestApp| {
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, app.url("/api/v2"))
@@ -149,4 +141,4 @@ async fn cors_allows_the_frontend_origin_only() {
     let res = app.client.get(app.url("/api/v2")).header("origin", "https://evil.example").send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("access-control-allow-origin").is_none());
-}
+});

@@ -5,19 +5,18 @@ use devora_server::Settings;
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_start_reuses_the_migrated_sqlite_file() {
+scenario!(a_second_start_reuses_the_migrated_sqlite_file, [sqlite_memory], |variant: Variant| {
     let dir = TempDir::new();
     let path = dir.path().join("devora.db");
     let options = || Options { sqlite_path: Some(path.clone()), ..Options::default() };
 
-    let first = TestApp::spawn_with(Variant::SQLITE_MEMORY, options()).await.unwrap();
+    let first = TestApp::spawn_with(variant, options()).await;
     assert_eq!(first.get("/health/ready").await.status(), 200);
     first.stop().await;
     drop(first);
     assert!(path.exists(), "the SQLite file was created");
 
-    let second = TestApp::spawn_with(Variant::SQLITE_MEMORY, options()).await.unwrap();
+    let second = TestApp::spawn_with(variant, options()).await;
     assert_eq!(second.get("/health/ready").await.status(), 200);
     second.stop().await;
 
@@ -26,11 +25,9 @@ async fn a_second_start_reuses_the_migrated_sqlite_file() {
     let applied = devora_server::migrate(&settings).await.unwrap();
     assert_each_applied_once(&applied);
     assert_eq!(devora_server::migrate(&settings).await.unwrap(), applied, "nothing left to apply");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_starting_together_on_postgres_migrate_once() {
-    let Some(first) = TestApp::spawn(Variant::POSTGRES_MEMORY).await else { return };
+scenario!(nodes_starting_together_on_postgres_migrate_once, [postgres_memory], |first: TestApp| {
     // The harness made a fresh database; three more concurrent migrations on it must all succeed.
     let url = {
         let res: Value = first.get("/health/ready").await.json().await.unwrap();
@@ -43,7 +40,7 @@ async fn nodes_starting_together_on_postgres_migrate_once() {
         futures_util::future::join_all(runs).await.into_iter().map(Result::unwrap).collect();
     assert_each_applied_once(&results[0]);
     assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
-}
+});
 
 fn assert_each_applied_once(applied: &[String]) {
     let unique: std::collections::BTreeSet<_> = applied.iter().collect();
@@ -65,16 +62,9 @@ async fn production_refuses_to_start_without_a_jwt_secret_or_on_sqlite() {
     assert!(text.contains("JWT_SECRET") && text.contains("DATABASE_URL"), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_graceful_stop_lets_in_flight_requests_finish() {
-    let Some(app) = TestApp::spawn(Variant::SQLITE_MEMORY).await else { return };
-    let token = access(&register(&app, &email()).await);
-    let project: Value = post_json(&app, "/api/v2/projects", serde_json::json!({"name": "drain"}), Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = project["id"].as_str().unwrap().to_owned();
+scenario!(a_graceful_stop_lets_in_flight_requests_finish, [sqlite_memory], |app: TestApp| {
+    let token = app.new_user().await.access_token;
+    let id = app.create_project_id(&token, "drain").await;
     // An upload that takes ~600 ms to arrive, in three chunks.
     let chunks = futures_util::stream::unfold(0u8, |i| async move {
         if i == 3 {
@@ -101,15 +91,13 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
     // New connections are refused once stopped.
     let fresh = reqwest::Client::new().get(app.url("/health/live")).send().await;
     assert!(fresh.is_err(), "the server still accepts connections after stopping");
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
+scenario!(an_idempotency_claim_abandoned_in_flight_can_be_claimed_again, [postgres_memory], |app: TestApp| {
     use devora_ports::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 
-    let Some(app) = TestApp::spawn(Variant::POSTGRES_MEMORY).await else { return };
-    let signed_in = register(&app, &email()).await;
-    let user = devora_domain::UserId::parse(signed_in["user"]["id"].as_str().unwrap()).unwrap();
+    let signed_in = app.new_user().await;
+    let user = devora_domain::UserId::parse(signed_in.user_id()).unwrap();
     // The store as another node sees it, on the same database.
     let adapters = devora_server::Adapters::connect(&app.settings(vec![])).await.unwrap();
     let store = adapters.database;
@@ -133,4 +121,4 @@ async fn an_idempotency_claim_abandoned_in_flight_can_be_claimed_again() {
     // A completed response is never treated as abandoned.
     assert_eq!(claim(now, now).await.unwrap(), IdempotencyClaim::Completed(stored));
     assert_eq!(store.claim(user, "k", "other", now, minutes(24 * 60), now).await.unwrap(), IdempotencyClaim::Mismatch);
-}
+});

@@ -86,10 +86,11 @@ async fn main() {
             .collect(),
         ..devora_e2e::Options::default()
     };
-    let Some(app) = TestApp::spawn_with(variant, options).await else {
-        eprintln!("bench: the services for {variant:?} are unreachable");
+    if let Some((name, addr)) = variant.missing_service() {
+        eprintln!("bench: {name} at {addr}, needed by {variant:?}, is unreachable");
         return;
-    };
+    }
+    let app = TestApp::spawn_with(variant, options).await;
     println!("devora bench: {variant:?}, {requests} requests per endpoint, {concurrency} concurrent clients");
     // Warm connections and caches.
     run(&app, "/health/live", None, 1_000, concurrency).await;

@@ -1,48 +1,20 @@
-//! Local stand-ins for the identity providers, speaking their wire formats: an
-//! OpenID Connect issuer (discovery, JWKS with a real RSA key, a token endpoint
-//! that checks client credentials and PKCE and issues RS256 ID tokens) and GitHub
-//! (`/login/oauth/access_token`, `/user`, `/user/emails`).
+//! An OpenID Connect issuer (Google, or any other): discovery, JWKS with a real
+//! RSA key, and a token endpoint that checks client credentials and PKCE and
+//! issues RS256 ID tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-const ISSUER_KEY: &str = include_str!("fixtures/oidc-issuer-key.pem");
-const IMPOSTOR_KEY: &str = include_str!("fixtures/oidc-impostor-key.pem");
-const ISSUER_JWK: &str = include_str!("fixtures/oidc-issuer-jwk.json");
+use super::{StandInServer, pkce_matches, query_param, unix_now};
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Checks a PKCE verifier against its S256 challenge, as a real server does.
-fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    b64url(&Sha256::digest(verifier.as_bytes())) == challenge
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-fn start_server(configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static) -> (String, ServerHandle) {
-    let server = HttpServer::new(move || App::new().configure(configure.clone()))
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .expect("bind stand-in");
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), handle)
-}
+const ISSUER_KEY: &str = include_str!("../fixtures/oidc-issuer-key.pem");
+const IMPOSTOR_KEY: &str = include_str!("../fixtures/oidc-impostor-key.pem");
+const ISSUER_JWK: &str = include_str!("../fixtures/oidc-issuer-jwk.json");
 
 /// Who signs in at the stand-in.
 #[derive(Debug, Clone)]
@@ -82,7 +54,7 @@ struct IssuerState {
 pub struct OidcIssuer {
     pub url: String,
     state: Arc<Mutex<IssuerState>>,
-    handle: ServerHandle,
+    _server: StandInServer,
 }
 
 #[derive(Serialize)]
@@ -150,7 +122,7 @@ async fn oidc_token(
     if !form.code_verifier.as_deref().is_some_and(|v| pkce_matches(v, &grant.code_challenge)) {
         return oauth_error("invalid_grant");
     }
-    let now = chrono_now();
+    let now = unix_now();
     let fault = st.fault;
     let claims = IdClaims {
         iss: st.url.clone(),
@@ -175,10 +147,6 @@ async fn oidc_token(
     }))
 }
 
-fn chrono_now() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
-}
-
 impl OidcIssuer {
     pub async fn start(client_id: &str, client_secret: &str) -> Self {
         let state = Arc::new(Mutex::new(IssuerState {
@@ -189,7 +157,7 @@ impl OidcIssuer {
             fault: IdTokenFault::None,
         }));
         let data = web::Data::from(state.clone());
-        let (url, handle) = start_server(move |cfg| {
+        let server = StandInServer::start(move |cfg| {
             cfg.app_data(data.clone())
                 .route(
                     "/.well-known/openid-configuration",
@@ -218,8 +186,8 @@ impl OidcIssuer {
                 )
                 .route("/token", web::post().to(oidc_token));
         });
-        state.lock().unwrap().url.clone_from(&url);
-        Self { url, state, handle }
+        state.lock().unwrap().url.clone_from(&server.url);
+        Self { url: server.url.clone(), state, _server: server }
     }
 
     pub fn set_fault(&self, fault: IdTokenFault) {
@@ -246,137 +214,5 @@ impl OidcIssuer {
         };
         self.state.lock().unwrap().codes.insert(code.clone(), grant);
         code
-    }
-}
-
-impl Drop for OidcIssuer {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { handle.stop(false).await });
-        }
-    }
-}
-
-/// A GitHub account as the stand-in serves it.
-#[derive(Debug, Clone)]
-pub struct FakeGitHubAccount {
-    pub id: u64,
-    pub login: String,
-    pub name: Option<String>,
-    /// (email, primary, verified)
-    pub emails: Vec<(String, bool, bool)>,
-}
-
-struct GitHubState {
-    client_id: String,
-    client_secret: String,
-    codes: HashMap<String, (String, String, FakeGitHubAccount)>,
-    tokens: HashMap<String, FakeGitHubAccount>,
-}
-
-/// A local GitHub: OAuth endpoints and the REST API on one base URL.
-pub struct GitHubStandIn {
-    pub url: String,
-    state: Arc<Mutex<GitHubState>>,
-    handle: ServerHandle,
-}
-
-#[derive(Deserialize)]
-struct GitHubTokenForm {
-    client_id: String,
-    client_secret: String,
-    code: String,
-    redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-}
-
-fn github_account(req: &HttpRequest, state: &Mutex<GitHubState>) -> Option<FakeGitHubAccount> {
-    let token = req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?.to_owned();
-    state.lock().unwrap().tokens.get(&token).cloned()
-}
-
-impl GitHubStandIn {
-    pub async fn start(client_id: &str, client_secret: &str) -> Self {
-        let state = Arc::new(Mutex::new(GitHubState {
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            codes: HashMap::new(),
-            tokens: HashMap::new(),
-        }));
-        let data = web::Data::from(state.clone());
-        let (url, handle) = start_server(move |cfg| {
-            cfg.app_data(data.clone())
-                .route(
-                    "/login/oauth/access_token",
-                    web::post().to(|state: web::Data<Mutex<GitHubState>>, form: web::Form<GitHubTokenForm>| async move {
-                        let mut st = state.lock().unwrap();
-                        // GitHub answers errors with 200 and an `error` field.
-                        let bad = |e: &str| HttpResponse::Ok().json(serde_json::json!({ "error": e, "error_description": e }));
-                        if form.client_id != st.client_id || form.client_secret != st.client_secret {
-                            return bad("incorrect_client_credentials");
-                        }
-                        let Some((challenge, redirect, account)) = st.codes.remove(&form.code) else {
-                            return bad("bad_verification_code");
-                        };
-                        if form.redirect_uri.as_deref() != Some(redirect.as_str())
-                            || !form.code_verifier.as_deref().is_some_and(|v| pkce_matches(v, &challenge))
-                        {
-                            return bad("bad_verification_code");
-                        }
-                        let token = format!("gho_{}", uuid::Uuid::new_v4().simple());
-                        st.tokens.insert(token.clone(), account);
-                        HttpResponse::Ok().json(serde_json::json!({ "access_token": token, "token_type": "bearer", "scope": "read:user,user:email" }))
-                    }),
-                )
-                .route(
-                    "/user",
-                    web::get().to(|req: HttpRequest, state: web::Data<Mutex<GitHubState>>| async move {
-                        match github_account(&req, &state) {
-                            Some(a) => HttpResponse::Ok().json(serde_json::json!({ "id": a.id, "login": a.login, "name": a.name })),
-                            None => HttpResponse::Unauthorized().json(serde_json::json!({ "message": "Bad credentials" })),
-                        }
-                    }),
-                )
-                .route(
-                    "/user/emails",
-                    web::get().to(|req: HttpRequest, state: web::Data<Mutex<GitHubState>>| async move {
-                        match github_account(&req, &state) {
-                            Some(a) => HttpResponse::Ok().json(
-                                a.emails
-                                    .iter()
-                                    .map(|(email, primary, verified)| serde_json::json!({ "email": email, "primary": primary, "verified": verified, "visibility": null }))
-                                    .collect::<Vec<_>>(),
-                            ),
-                            None => HttpResponse::Unauthorized().json(serde_json::json!({ "message": "Bad credentials" })),
-                        }
-                    }),
-                );
-        });
-        Self { url, state, handle }
-    }
-
-    /// Approves the authorization request as `account`; returns the code.
-    pub fn approve(&self, authorize_url: &str, account: FakeGitHubAccount) -> String {
-        assert!(authorize_url.starts_with(&format!("{}/login/oauth/authorize?", self.url)), "{authorize_url}");
-        let param = |name| query_param(authorize_url, name).unwrap_or_else(|| panic!("{name} missing"));
-        assert_eq!(param("client_id"), self.state.lock().unwrap().client_id);
-        assert_eq!(param("code_challenge_method"), "S256");
-        let code = format!("ghcode-{}", uuid::Uuid::new_v4().simple());
-        self.state
-            .lock()
-            .unwrap()
-            .codes
-            .insert(code.clone(), (param("code_challenge"), param("redirect_uri"), account));
-        code
-    }
-}
-
-impl Drop for GitHubStandIn {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { handle.stop(false).await });
-        }
     }
 }
