@@ -11,17 +11,16 @@ pub(crate) mod sessions;
 
 pub use principal::{Authenticated, VerifiedClaims, bearer_token};
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use devora_api_types::{AccountStatus, AuthResponse, FieldError, TokenPair, UserDto, UserRole};
+use devora_app::PolicyKind;
 use devora_app::auth::{ClientMeta, SignedIn};
 use devora_domain::{Email, Password, Role, User, UserName, UserStatus};
 
 use crate::client_ip::ClientIp;
 use crate::error::invalid_field;
-use actix_web::dev::HttpServiceFactory;
-use devora_app::PolicyKind;
-
 use crate::rate_limit::{RoutePolicy, limit, limit_by_method, not_found};
 use crate::routes::resource;
 

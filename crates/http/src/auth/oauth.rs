@@ -2,8 +2,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use devora_api_types::{AuthResponse, ErrorCode, ExchangeRequest, OAuthProviderDto, OAuthProviderList, Problem};
-use devora_api_types::{FieldErrorCode, OAuthCallbackError};
+use devora_api_types::{
+    AuthResponse, ErrorCode, ExchangeRequest, FieldErrorCode, OAuthCallbackError, OAuthProviderDto, OAuthProviderList,
+    Problem,
+};
 use devora_app::auth::SignInFailure;
 use serde::Deserialize;
 use utoipa::IntoParams;

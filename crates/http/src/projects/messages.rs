@@ -1,8 +1,7 @@
 //! A project's conversation: list messages, post one.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use devora_api_types::FieldErrorCode;
-use devora_api_types::{CreateMessageRequest, MessageDto, MessagePage, MessageRoleDto, Problem};
+use devora_api_types::{CreateMessageRequest, FieldErrorCode, MessageDto, MessagePage, MessageRoleDto, Problem};
 use devora_domain::MessageContent;
 
 use super::{created, message_dto, project_id};

@@ -6,6 +6,7 @@ pub(crate) mod files;
 pub(crate) mod messages;
 pub(crate) mod project;
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
 use devora_api_types::{ErrorCode, FileEntry, FrameworkDto, MessageDto, MessageRoleDto, ProjectDto};
 use devora_app::projects::ProjectError;
@@ -14,8 +15,6 @@ use devora_ports::CreatedResource;
 
 use crate::ApiError;
 use crate::error::invalid_field;
-use actix_web::dev::HttpServiceFactory;
-
 use crate::rate_limit::limit_by_method;
 use crate::routes::resource;
 
