@@ -45,8 +45,9 @@ pub struct RefreshRequest {
 #[schema(example = json!({"name": "Ada King"}))]
 pub struct UpdateMeRequest {
     /// 1..100 characters once surrounding spaces are trimmed; no control characters.
+    /// `null` leaves it unchanged, like leaving it out.
     #[serde(default)]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
 }
@@ -210,6 +211,15 @@ pub struct SessionList {
     pub next_cursor: Option<String>,
 }
 
+/// A sign-in provider this API knows (whether this server is configured for it
+/// is what `GET /auth/oauth/providers` tells).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthProviderId {
+    Google,
+    Github,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 #[schema(example = json!({
     "id": "github",
@@ -217,8 +227,7 @@ pub struct SessionList {
     "authorize_url": "http://localhost:8080/api/v2/auth/oauth/github/authorize"
 }))]
 pub struct OAuthProviderDto {
-    /// `google` or `github`.
-    pub id: String,
+    pub id: OAuthProviderId,
     pub name: String,
     /// Send the browser here (add `?redirect_to=` for where to come back).
     pub authorize_url: String,

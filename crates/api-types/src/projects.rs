@@ -38,12 +38,14 @@ pub struct CreateProjectRequest {
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Up to 2,000 characters once trimmed; no control characters but tabs and line breaks.
+    /// Empty or `null`: no description.
     #[serde(default)]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     #[schema(max_length = 2000)]
     pub description: Option<String>,
+    /// `null`: none.
     #[serde(default)]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     pub framework: Option<FrameworkDto>,
 }
 
@@ -54,8 +56,9 @@ pub struct CreateProjectRequest {
 #[schema(example = json!({"name": "Recipe box 2", "description": null}))]
 pub struct UpdateProjectRequest {
     /// 1..100 characters once surrounding spaces are trimmed; no control characters.
+    /// `null` leaves it unchanged, like leaving it out.
     #[serde(default)]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// Up to 2,000 characters once trimmed; no control characters but tabs and line

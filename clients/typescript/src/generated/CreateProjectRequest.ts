@@ -11,5 +11,10 @@ export type CreateProjectRequest = {
 name: string, 
 /**
  * Up to 2,000 characters once trimmed; no control characters but tabs and line breaks.
+ * Empty or `null`: no description.
  */
-description?: string, framework?: FrameworkDto, };
+description?: string | null, 
+/**
+ * `null`: none.
+ */
+framework?: FrameworkDto | null, };

@@ -6,5 +6,6 @@
 export type UpdateMeRequest = { 
 /**
  * 1..100 characters once surrounding spaces are trimmed; no control characters.
+ * `null` leaves it unchanged, like leaving it out.
  */
-name?: string, };
+name?: string | null, };

@@ -8,8 +8,9 @@ import type { FrameworkDto } from "./FrameworkDto.js";
 export type UpdateProjectRequest = { 
 /**
  * 1..100 characters once surrounding spaces are trimmed; no control characters.
+ * `null` leaves it unchanged, like leaving it out.
  */
-name?: string, 
+name?: string | null, 
 /**
  * Up to 2,000 characters once trimmed; no control characters but tabs and line
  * breaks; `null` or an empty text clears it.

@@ -3,10 +3,11 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use devora_api_types::{
-    AuthResponse, ErrorCode, ExchangeRequest, FieldErrorCode, OAuthCallbackError, OAuthProviderDto, OAuthProviderList,
-    Problem,
+    AuthResponse, ErrorCode, ExchangeRequest, FieldErrorCode, OAuthCallbackError, OAuthProviderDto, OAuthProviderId,
+    OAuthProviderList, Problem,
 };
 use devora_app::auth::SignInFailure;
+use devora_domain::IdentityProviderId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -27,7 +28,10 @@ pub async fn providers(state: web::Data<AppState>) -> web::Json<OAuthProviderLis
         .providers()
         .into_iter()
         .map(|p| OAuthProviderDto {
-            id: p.as_str().to_owned(),
+            id: match p {
+                IdentityProviderId::Google => OAuthProviderId::Google,
+                IdentityProviderId::GitHub => OAuthProviderId::Github,
+            },
             name: p.display_name().to_owned(),
             authorize_url: format!("/api/v2/auth/oauth/{}/authorize", p.as_str()),
         })
