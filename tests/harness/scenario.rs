@@ -10,7 +10,7 @@ use super::variants::{Variant, should_run};
 /// inside a module named after the scenario, so that they run in parallel and a
 /// failure names its variant.
 ///
-/// ```ignore
+/// ```text
 /// // A fresh server per variant, started with the harness's defaults.
 /// scenario!(logout_ends_the_session, [all], |app: TestApp| {
 ///     let signed_in = app.new_user().await;
