@@ -1,6 +1,6 @@
 //! Google (any OIDC issuer) and GitHub sign-in against local stand-ins.
 
-use devora_e2e::standins::{FakeGitHubAccount, FakeIdentity, GitHubStandIn, IdTokenFault, OidcIssuer};
+use devora_e2e::standins::{ClaimsPlacement, FakeGitHubAccount, FakeIdentity, GitHubStandIn, IdTokenFault, OidcIssuer};
 use serde_json::json;
 
 use super::*;
@@ -323,4 +323,58 @@ scenario!(unconfigured_providers_are_absent_and_answer_404, [sqlite_memory, post
         assert_problem(app.get(path).await, 404, "not-found").await;
     }
     assert_problem(app.exchange_login_code("nope", VERIFIER).await, 401, "login-code-invalid").await;
+});
+
+scenario!(an_issuer_that_keeps_email_claims_in_userinfo_signs_people_in, [all], |variant: Variant| {
+    let o = OAuthApp::spawn(variant).await;
+    o.google.set_claims_placement(ClaimsPlacement::UserInfoOnly);
+    let address = unique_email();
+    let back = o.google_sign_in(identity(&address, true)).await;
+    let code = param(&back, "code").unwrap_or_else(|| panic!("no login code: {back}"));
+    let body: Value = o.exchange(&code).await.json().await.unwrap();
+    assert_eq!(body["user"]["email"], address.as_str());
+    assert_eq!(body["user"]["email_verified"], true, "UserInfo's verification is kept");
+    assert_eq!(body["user"]["name"], "Grace Hopper", "the profile claims come from UserInfo too");
+    assert_eq!(o.google.userinfo_requests(), 1);
+
+    // The verified-email rules are the same: UserInfo's unverified address does not
+    // take over the account registered with it.
+    let owner = o.app.register(&unique_email()).await;
+    let owned: Value = o.app.me(&owner.access_token).await.json().await.unwrap();
+    let back = o.google_sign_in(identity(owned["email"].as_str().unwrap(), false)).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("email-unverified"), "{back}");
+
+    // An issuer that does put the claims in the ID token is not asked again.
+    o.google.set_claims_placement(ClaimsPlacement::IdToken);
+    let back = o.google_sign_in(identity(&unique_email(), true)).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert_eq!(o.google.userinfo_requests(), 2, "only the two UserInfo-only sign-ins asked");
+});
+
+scenario!(userinfo_for_another_subject_is_refused, [sqlite_memory, postgres_redis], |variant: Variant| {
+    let o = OAuthApp::spawn(variant).await;
+    o.google.set_claims_placement(ClaimsPlacement::UserInfoForAnotherSubject);
+    let address = unique_email();
+    let back = o.google_sign_in(identity(&address, true)).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("identity-rejected"), "{back}");
+    assert!(param(&back, "code").is_none());
+    assert_eq!(o.google.userinfo_requests(), 1);
+    // No account was made for the address UserInfo named.
+    let registered =
+        o.app.post("/api/v2/auth/register", &json!({"email": address, "password": PASSWORD, "name": "X"})).await;
+    assert_eq!(registered.status(), 201, "the email must still be free");
+});
+
+scenario!(email_verified_sent_as_a_string_is_understood, [sqlite_memory, postgres_redis], |variant: Variant| {
+    let o = OAuthApp::spawn(variant).await;
+    o.google.set_claims_placement(ClaimsPlacement::StringBooleans);
+    let verified = unique_email();
+    let back = o.google_sign_in(identity(&verified, true)).await;
+    let body: Value = o.exchange(&param(&back, "code").unwrap()).await.json().await.unwrap();
+    assert_eq!(body["user"]["email_verified"], true, "\"true\" is true");
+    // "false" is false: it cannot take over an account.
+    let owner = o.app.register(&unique_email()).await;
+    let owned: Value = o.app.me(&owner.access_token).await.json().await.unwrap();
+    let back = o.google_sign_in(identity(owned["email"].as_str().unwrap(), false)).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("email-unverified"), "{back}");
 });

@@ -11,7 +11,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 pub use github::{FakeGitHubAccount, GitHubStandIn};
-pub use oidc::{FakeIdentity, IdTokenFault, OidcIssuer};
+pub use oidc::{ClaimsPlacement, FakeIdentity, IdTokenFault, OidcIssuer};
 
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

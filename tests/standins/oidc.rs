@@ -1,6 +1,6 @@
 //! An OpenID Connect issuer (Google, or any other): discovery, JWKS with a real
-//! RSA key, and a token endpoint that checks client credentials and PKCE and
-//! issues RS256 ID tokens.
+//! RSA key, a token endpoint that checks client credentials and PKCE and issues
+//! RS256 ID tokens, and a UserInfo endpoint (OIDC Core 5.3) for its access tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,20 @@ pub enum IdTokenFault {
     BadSignature,
 }
 
+/// Where the issuer puts the `email` and `profile` claims, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimsPlacement {
+    /// In the ID token (and in UserInfo too).
+    IdToken,
+    /// Only in UserInfo: the ID token carries `sub` and the protocol claims alone
+    /// (OIDC Core 5.4, the code flow).
+    UserInfoOnly,
+    /// Only in UserInfo, which answers for another `sub` than the ID token's.
+    UserInfoForAnotherSubject,
+    /// In both, with `email_verified` as the string `"true"` or `"false"`.
+    StringBooleans,
+}
+
 struct Grant {
     nonce: String,
     code_challenge: String,
@@ -47,7 +61,11 @@ struct IssuerState {
     client_id: String,
     client_secret: String,
     codes: HashMap<String, Grant>,
+    /// Access tokens issued, and whom they are for (UserInfo answers for them).
+    access_tokens: HashMap<String, FakeIdentity>,
     fault: IdTokenFault,
+    placement: ClaimsPlacement,
+    userinfo_requests: u32,
 }
 
 /// A local OpenID Connect issuer.
@@ -65,9 +83,22 @@ struct IdClaims {
     exp: i64,
     iat: i64,
     nonce: String,
-    email: String,
-    email_verified: bool,
-    name: String,
+    #[serde(flatten)]
+    profile: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `email` and `profile` claims of `who`, written the way `placement` says.
+fn profile_claims(who: &FakeIdentity, placement: ClaimsPlacement) -> serde_json::Map<String, serde_json::Value> {
+    let verified = if placement == ClaimsPlacement::StringBooleans {
+        serde_json::Value::String(who.email_verified.to_string())
+    } else {
+        serde_json::Value::Bool(who.email_verified)
+    };
+    let mut claims = serde_json::Map::new();
+    claims.insert("email".into(), who.email.clone().into());
+    claims.insert("email_verified".into(), verified);
+    claims.insert("name".into(), who.name.clone().into());
+    claims
 }
 
 #[derive(Deserialize)]
@@ -131,20 +162,44 @@ async fn oidc_token(
         exp: if fault == IdTokenFault::Expired { now - 600 } else { now + 600 },
         iat: if fault == IdTokenFault::Expired { now - 1200 } else { now },
         nonce: if fault == IdTokenFault::WrongNonce { "not-the-nonce".into() } else { grant.nonce.clone() },
-        email: grant.identity.email.clone(),
-        email_verified: grant.identity.email_verified,
-        name: grant.identity.name.clone(),
+        profile: match st.placement {
+            ClaimsPlacement::IdToken | ClaimsPlacement::StringBooleans => profile_claims(&grant.identity, st.placement),
+            ClaimsPlacement::UserInfoOnly | ClaimsPlacement::UserInfoForAnotherSubject => serde_json::Map::new(),
+        },
     };
     let key = if fault == IdTokenFault::BadSignature { IMPOSTOR_KEY } else { ISSUER_KEY };
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("test-key-1".into());
     let id_token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(key.as_bytes()).unwrap()).unwrap();
+    let access_token = format!("at-{}", uuid::Uuid::new_v4());
+    st.access_tokens.insert(access_token.clone(), grant.identity.clone());
     HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(serde_json::json!({
-        "access_token": format!("at-{}", uuid::Uuid::new_v4()),
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 3600,
         "id_token": id_token,
     }))
+}
+
+/// UserInfo: the claims of the access token's owner, as JSON (RFC 6750 bearer).
+async fn userinfo(req: HttpRequest, state: web::Data<Mutex<IssuerState>>) -> HttpResponse {
+    let mut st = state.lock().unwrap();
+    st.userinfo_requests += 1;
+    let token =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(who) = token.and_then(|t| st.access_tokens.get(t)).cloned() else {
+        return HttpResponse::Unauthorized()
+            .insert_header(("www-authenticate", "Bearer error=\"invalid_token\""))
+            .finish();
+    };
+    let sub = if st.placement == ClaimsPlacement::UserInfoForAnotherSubject {
+        format!("{}-other", who.sub)
+    } else {
+        who.sub.clone()
+    };
+    let mut claims = profile_claims(&who, st.placement);
+    claims.insert("sub".into(), sub.into());
+    HttpResponse::Ok().json(claims)
 }
 
 impl OidcIssuer {
@@ -154,7 +209,10 @@ impl OidcIssuer {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             codes: HashMap::new(),
+            access_tokens: HashMap::new(),
             fault: IdTokenFault::None,
+            placement: ClaimsPlacement::IdToken,
+            userinfo_requests: 0,
         }));
         let data = web::Data::from(state.clone());
         let server = StandInServer::start(move |cfg| {
@@ -168,6 +226,7 @@ impl OidcIssuer {
                             "authorization_endpoint": format!("{base}/authorize"),
                             "token_endpoint": format!("{base}/token"),
                             "jwks_uri": format!("{base}/jwks"),
+                            "userinfo_endpoint": format!("{base}/userinfo"),
                             "response_types_supported": ["code"],
                             "subject_types_supported": ["public"],
                             "id_token_signing_alg_values_supported": ["RS256"],
@@ -184,7 +243,8 @@ impl OidcIssuer {
                         HttpResponse::Ok().json(serde_json::json!({ "keys": [jwk] }))
                     }),
                 )
-                .route("/token", web::post().to(oidc_token));
+                .route("/token", web::post().to(oidc_token))
+                .route("/userinfo", web::get().to(userinfo));
         });
         state.lock().unwrap().url.clone_from(&server.url);
         Self { url: server.url.clone(), state, _server: server }
@@ -192,6 +252,16 @@ impl OidcIssuer {
 
     pub fn set_fault(&self, fault: IdTokenFault) {
         self.state.lock().unwrap().fault = fault;
+    }
+
+    /// Where the next tokens carry the `email` and `profile` claims.
+    pub fn set_claims_placement(&self, placement: ClaimsPlacement) {
+        self.state.lock().unwrap().placement = placement;
+    }
+
+    /// How many UserInfo requests the issuer has answered.
+    pub fn userinfo_requests(&self) -> u32 {
+        self.state.lock().unwrap().userinfo_requests
     }
 
     /// What the browser does at the authorization endpoint: checks the request

@@ -3,10 +3,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use devora_domain::{Email, ExternalIdentity, IdentityProviderId, UserName};
 use devora_ports::{AuthorizationRedirect, IdentityError, IdentityProvider};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SubjectIdentifier, TokenResponse, UserInfoError,
 };
 use tokio::sync::RwLock;
 
@@ -80,6 +81,56 @@ impl OidcProvider {
     }
 }
 
+/// The claims of the `email` and `profile` scopes Devora uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Profile {
+    email: Option<String>,
+    email_verified: Option<bool>,
+    name: Option<String>,
+}
+
+impl Profile {
+    /// The ID token's claims with what UserInfo adds. An address and whether it is
+    /// verified are taken together from one source, so one source's verification
+    /// never vouches for the other's address: UserInfo's when it has an email,
+    /// else the ID token's.
+    fn completed_by(self, userinfo: Profile) -> Profile {
+        let (email, email_verified) = match userinfo.email {
+            Some(email) => (Some(email), userinfo.email_verified),
+            None => (self.email, self.email_verified),
+        };
+        Profile { email, email_verified, name: self.name.or(userinfo.name) }
+    }
+}
+
+impl OidcProvider {
+    /// The UserInfo claims for the ID token's subject; refused when UserInfo
+    /// answers for another subject. An issuer without a UserInfo endpoint adds
+    /// nothing.
+    async fn user_info(
+        &self,
+        client: &DiscoveredClient,
+        access_token: &AccessToken,
+        subject: &SubjectIdentifier,
+    ) -> Result<Profile, IdentityError> {
+        let Ok(request) = client.user_info(access_token.clone(), Some(subject.clone())) else {
+            return Ok(Profile::default());
+        };
+        let claims: CoreUserInfoClaims = request.request_async(&self.http).await.map_err(|err| match err {
+            UserInfoError::ClaimsVerification(err) => IdentityError::Rejected(format!("UserInfo: {err}")),
+            UserInfoError::Response(status, _, _) if status.is_client_error() => {
+                IdentityError::Rejected(format!("UserInfo: the issuer answered {status}"))
+            }
+            other => IdentityError::Unavailable(format!("UserInfo: {other}")),
+        })?;
+        Ok(Profile {
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            email_verified: claims.email_verified(),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        })
+    }
+}
+
 #[async_trait]
 impl IdentityProvider for OidcProvider {
     fn id(&self) -> IdentityProviderId {
@@ -130,15 +181,50 @@ impl IdentityProvider for OidcProvider {
                 return Err(IdentityError::Rejected(format!("ID token: {err}")));
             }
         };
-        let email = claims.email().ok_or(IdentityError::NoEmail)?;
-        let email = Email::parse(email.as_str()).map_err(|_| IdentityError::NoEmail)?;
-        let name = claims.name().and_then(|n| n.get(None)).and_then(|n| UserName::parse(n.as_str()).ok());
+        let from_id_token = Profile {
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            email_verified: claims.email_verified(),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        };
+        // In the code flow the `email` and `profile` claims may be left to UserInfo
+        // (OIDC Core 5.4): ask it when the ID token does not say both.
+        let profile = if from_id_token.email.is_some() && from_id_token.email_verified.is_some() {
+            from_id_token
+        } else {
+            let from_userinfo = self.user_info(&client, response.access_token(), claims.subject()).await?;
+            from_id_token.completed_by(from_userinfo)
+        };
+        let email = profile.email.ok_or(IdentityError::NoEmail)?;
+        let email = Email::parse(&email).map_err(|_| IdentityError::NoEmail)?;
         Ok(ExternalIdentity {
             provider: self.config.provider,
             subject: claims.subject().as_str().to_owned(),
             email,
-            email_verified: claims.email_verified().unwrap_or(false),
-            name,
+            email_verified: profile.email_verified.unwrap_or(false),
+            name: profile.name.and_then(|n| UserName::parse(&n).ok()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(email: Option<&str>, verified: Option<bool>, name: Option<&str>) -> Profile {
+        Profile { email: email.map(Into::into), email_verified: verified, name: name.map(Into::into) }
+    }
+
+    #[test]
+    fn an_address_and_its_verification_come_from_one_source() {
+        let id_token = profile(Some("a@example.com"), None, Some("Ada"));
+        // UserInfo's address comes with UserInfo's verification.
+        let merged = id_token.clone().completed_by(profile(Some("b@example.com"), Some(true), None));
+        assert_eq!(merged, profile(Some("b@example.com"), Some(true), Some("Ada")));
+        // UserInfo without an address leaves the ID token's, unverified as it said.
+        let merged = id_token.completed_by(profile(None, Some(true), Some("Someone")));
+        assert_eq!(merged, profile(Some("a@example.com"), None, Some("Ada")));
+        // Nothing in the ID token: all from UserInfo.
+        let merged = Profile::default().completed_by(profile(Some("c@example.com"), Some(false), Some("C")));
+        assert_eq!(merged, profile(Some("c@example.com"), Some(false), Some("C")));
     }
 }
