@@ -479,3 +479,26 @@ scenario!(
         assert!(metrics.contains("redis_circuit_state"), "{metrics}");
     }
 );
+
+scenario!(a_patch_that_changes_nothing_does_not_move_updated_at, [all], |app: TestApp| {
+    let token = app.new_user().await.access_token;
+    let created = app.create_project(&token, "Recipes").await;
+    let path = format!("/api/v2/projects/{}", created["id"].as_str().unwrap());
+    let updated_at = |body: &Value| chrono::DateTime::parse_from_rfc3339(body["updated_at"].as_str().unwrap()).unwrap();
+    let stamp = updated_at(&created);
+    for (body, what) in [
+        (json!({}), "an empty patch"),
+        (json!({"name": "Recipes", "framework": "react"}), "the same values"),
+        (json!({"name": "  Recipes  "}), "the same name once trimmed"),
+        (json!({"name": null, "description": null}), "null name (unchanged) and a description it does not have"),
+    ] {
+        let res = app.patch_as(&token, &path, &body).await;
+        assert_eq!(res.status(), 200, "{what}");
+        let patched: Value = res.json().await.unwrap();
+        assert_eq!(updated_at(&patched), stamp, "{what} moved updated_at");
+        assert_eq!(updated_at(&app.get_json_as(&token, &path).await), stamp, "{what}: as read back");
+    }
+    let renamed: Value = app.patch_as(&token, &path, &json!({"name": "Recipe box"})).await.json().await.unwrap();
+    assert_eq!(renamed["name"], "Recipe box");
+    assert!(updated_at(&renamed) > stamp, "a real change moves it: {} after {stamp}", updated_at(&renamed));
+});

@@ -62,6 +62,6 @@ pub use auth::{
 pub use invalid::{Invalid, Violation};
 pub use projects::{
     FileMeta, FilePath, FilePathError, Framework, Message, MessageContent, MessageId, MessageRole, Project,
-    ProjectDescription, ProjectId, ProjectName,
+    ProjectDescription, ProjectId, ProjectName, ProjectPatch,
 };
 pub use rate_limit::{PolicyName, Quota, QuotaError};

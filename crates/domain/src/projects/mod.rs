@@ -126,6 +126,33 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A partial update: `None` leaves a field alone; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectPatch {
+    pub name: Option<ProjectName>,
+    pub description: Option<Option<ProjectDescription>>,
+    pub framework: Option<Option<Framework>>,
+}
+
+impl ProjectPatch {
+    /// `project` with the patch applied and stamped `now`, or `None` when the
+    /// patch changes nothing (so `updated_at` does not move).
+    #[must_use]
+    pub fn apply(&self, project: &Project, now: DateTime<Utc>) -> Option<Project> {
+        let mut patched = project.clone();
+        if let Some(name) = &self.name {
+            patched.name = name.clone();
+        }
+        if let Some(description) = &self.description {
+            patched.description.clone_from(description);
+        }
+        if let Some(framework) = self.framework {
+            patched.framework = framework;
+        }
+        (patched != *project).then(|| Project { updated_at: now, ..patched })
+    }
+}
+
 /// Why a file path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilePathError {
@@ -280,6 +307,34 @@ pub struct Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_that_changes_nothing_leaves_the_project_as_it_is() {
+        let then = Utc::now() - chrono::Duration::hours(1);
+        let project = Project {
+            id: crate::ProjectId::new(),
+            owner_id: UserId::new(),
+            name: ProjectName::parse("Recipes").unwrap(),
+            description: ProjectDescription::parse("Save them").unwrap(),
+            framework: Some(Framework::parse("nextjs").unwrap()),
+            created_at: then,
+            updated_at: then,
+        };
+        let now = Utc::now();
+        assert_eq!(ProjectPatch::default().apply(&project, now), None);
+        let same = ProjectPatch {
+            name: Some(project.name.clone()),
+            description: Some(project.description.clone()),
+            framework: Some(project.framework),
+        };
+        assert_eq!(same.apply(&project, now), None, "the same values are no change");
+        let renamed = ProjectPatch { name: Some(ProjectName::parse("Recipe box").unwrap()), ..ProjectPatch::default() };
+        let patched = renamed.apply(&project, now).unwrap();
+        assert_eq!((patched.name.as_str(), patched.updated_at, patched.created_at), ("Recipe box", now, then));
+        let cleared = ProjectPatch { description: Some(None), framework: Some(None), ..ProjectPatch::default() };
+        let patched = cleared.apply(&project, now).unwrap();
+        assert_eq!((patched.description, patched.framework), (None, None));
+    }
 
     #[test]
     fn file_paths_are_normalised() {

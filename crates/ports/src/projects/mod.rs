@@ -6,6 +6,8 @@ use devora_domain::{
     FileMeta, FilePath, Framework, Message, Project, ProjectDescription, ProjectId, ProjectName, UserId,
 };
 
+pub use devora_domain::ProjectPatch;
+
 use crate::{Page, PageCursor, StorageError};
 
 #[derive(Debug, Clone)]
@@ -16,14 +18,6 @@ pub struct NewProject {
     pub description: Option<ProjectDescription>,
     pub framework: Option<Framework>,
     pub now: DateTime<Utc>,
-}
-
-/// A partial update: `None` leaves a field alone; `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct ProjectPatch {
-    pub name: Option<ProjectName>,
-    pub description: Option<Option<ProjectDescription>>,
-    pub framework: Option<Option<Framework>>,
 }
 
 #[derive(Debug, thiserror::Error)]

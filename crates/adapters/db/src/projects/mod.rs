@@ -73,16 +73,20 @@ fn locked_now(requested: DateTime<Utc>, last: Option<DateTime<Utc>>) -> DateTime
 
 /// Writes the project's row as a transaction's first statement (a no-op update),
 /// so Postgres holds its row lock and SQLite its write lock until commit: writes
-/// to one project (files, messages) are decided one after another. `false` when
-/// the project is gone.
-async fn lock_project(txn: &DatabaseTransaction, project: ProjectId) -> Result<bool, StorageError> {
-    let locked = projects::Entity::update_many()
+/// to one project (its row, files, messages) are decided one after another.
+/// `false` when the project is gone, or is not `owner`'s when one is given.
+async fn lock_project(
+    txn: &DatabaseTransaction,
+    project: ProjectId,
+    owner: Option<UserId>,
+) -> Result<bool, StorageError> {
+    let mut lock = projects::Entity::update_many()
         .col_expr(projects::Column::UpdatedAt, Expr::col(projects::Column::UpdatedAt))
-        .filter(projects::Column::Id.eq(project.as_uuid()))
-        .exec(txn)
-        .await
-        .map_err(storage)?;
-    Ok(locked.rows_affected == 1)
+        .filter(projects::Column::Id.eq(project.as_uuid()));
+    if let Some(owner) = owner {
+        lock = lock.filter(projects::Column::OwnerId.eq(owner.as_uuid()));
+    }
+    Ok(lock.exec(txn).await.map_err(storage)?.rows_affected == 1)
 }
 
 /// Keyset paging: `rows` were fetched with one row over `limit`; keeps `limit` of
@@ -172,28 +176,34 @@ impl ProjectRepository for Database {
         patch: &ProjectPatch,
         now: DateTime<Utc>,
     ) -> Result<Option<Project>, StorageError> {
-        let mut update = projects::Entity::update_many()
-            .col_expr(projects::Column::UpdatedAt, Expr::value(now))
-            .filter(projects::Column::Id.eq(id.as_uuid()))
-            .filter(projects::Column::OwnerId.eq(owner.as_uuid()));
-        if let Some(name) = &patch.name {
-            update = update.col_expr(projects::Column::Name, Expr::value(name.as_str()));
-        }
-        if let Some(description) = &patch.description {
-            update = update.col_expr(
-                projects::Column::Description,
-                Expr::value(description.as_ref().map(|d| d.as_str().to_owned())),
-            );
-        }
-        if let Some(framework) = &patch.framework {
-            update =
-                update.col_expr(projects::Column::Framework, Expr::value(framework.map(|f| f.as_str().to_owned())));
-        }
-        let result = update.exec(self.connection()).await.map_err(storage)?;
-        if result.rows_affected == 0 {
+        // The patch is decided on the row as it is under its lock: one that
+        // changes nothing writes nothing, and `updated_at` stays.
+        let txn = self.connection().begin().await.map_err(storage)?;
+        if !lock_project(&txn, id, Some(owner)).await? {
             return Ok(None);
         }
-        self.find(id).await
+        let Some(row) = projects::Entity::find_by_id(id.as_uuid()).one(&txn).await.map_err(storage)? else {
+            return Ok(None);
+        };
+        let current = project_from_row(row)?;
+        let Some(patched) = patch.apply(&current, now) else {
+            txn.commit().await.map_err(storage)?;
+            return Ok(Some(current));
+        };
+        projects::Entity::update_many()
+            .col_expr(projects::Column::Name, Expr::value(patched.name.as_str()))
+            .col_expr(
+                projects::Column::Description,
+                Expr::value(patched.description.as_ref().map(|d| d.as_str().to_owned())),
+            )
+            .col_expr(projects::Column::Framework, Expr::value(patched.framework.map(|f| f.as_str().to_owned())))
+            .col_expr(projects::Column::UpdatedAt, Expr::value(patched.updated_at))
+            .filter(projects::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(Some(patched))
     }
 
     async fn delete(&self, owner: UserId, id: ProjectId) -> Result<bool, StorageError> {
@@ -250,7 +260,7 @@ impl ProjectRepository for Database {
     ) -> Result<(FileMeta, bool), PutFileError> {
         let txn = self.connection().begin().await.map_err(storage)?;
         // Lock the project row first: the limits hold under concurrent writes.
-        if !lock_project(&txn, project).await? {
+        if !lock_project(&txn, project, None).await? {
             return Err(PutFileError::ProjectGone);
         }
         let (count, total): (i64, i64) = project_files::Entity::find()
@@ -367,7 +377,7 @@ impl ProjectRepository for Database {
 
     async fn add_message(&self, message: &Message) -> Result<Option<Message>, StorageError> {
         let txn = self.connection().begin().await.map_err(storage)?;
-        if !lock_project(&txn, message.project_id).await? {
+        if !lock_project(&txn, message.project_id, None).await? {
             return Ok(None);
         }
         let newest = messages::Entity::find()
