@@ -170,3 +170,51 @@ fn every_operation_documents_the_conventions() {
     }
     assert!(failures.is_empty(), "the OpenAPI document breaks its conventions:\n{}", failures.join("\n"));
 }
+
+/// The rules JSON Schema can state are stated: a document's pattern refuses what
+/// the server refuses and admits what it admits.
+#[test]
+fn the_document_states_the_rules_the_server_enforces_on_names_and_paths() {
+    let doc = serde_json::to_value(devora_http::openapi_document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let pattern = |schema: &serde_json::Value| regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+    for (ty, field) in [
+        ("CreateProjectRequest", "name"),
+        ("UpdateProjectRequest", "name"),
+        ("RegisterRequest", "name"),
+        ("UpdateMeRequest", "name"),
+    ] {
+        let re = pattern(&schemas[ty]["properties"][field]);
+        for ok in ["Recipes", "  Recipe box  ", "Ada\u{a0}Lovelace", "x"] {
+            assert!(re.is_match(ok), "{ty}.{field} refuses {ok:?}, which the server accepts");
+            assert!(devora_domain::UserName::parse(ok).is_ok() && devora_domain::ProjectName::parse(ok).is_ok());
+        }
+        for bad in ["", "   ", "a\u{1}b", "tab\tinside", "del\u{7f}", "c1\u{85}x"] {
+            assert!(!re.is_match(bad), "{ty}.{field} admits {bad:?}, which the server refuses");
+            assert!(devora_domain::UserName::parse(bad).is_err() && devora_domain::ProjectName::parse(bad).is_err());
+        }
+    }
+    let description = pattern(&schemas["CreateProjectRequest"]["properties"]["description"]);
+    assert!(description.is_match("two\nlines\tand a tab\r\n"));
+    assert!(!description.is_match("bell\u{7}") && devora_domain::ProjectDescription::parse("bell\u{7}").is_err());
+
+    let file = doc["paths"]["/api/v2/projects/{id}/files/{path}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "path")
+        .unwrap()
+        .clone();
+    let re = pattern(&file["schema"]);
+    let segment = |n| "s".repeat(n);
+    for ok in ["src/App.tsx".to_owned(), format!("{}/{}", segment(255), segment(255)), "a//b/".to_owned()] {
+        assert!(re.is_match(&ok), "the path pattern refuses {ok:?}");
+        assert!(devora_domain::FilePath::parse(&ok).is_ok(), "{ok:?}");
+    }
+    for bad in
+        [format!("a/{}", segment(256)), segment(256), "/abs".to_owned(), "a\\b".to_owned(), "a\u{202e}b".to_owned()]
+    {
+        assert!(!re.is_match(&bad), "the path pattern admits {bad:?}");
+        assert!(devora_domain::FilePath::parse(&bad).is_err(), "{bad:?}");
+    }
+}

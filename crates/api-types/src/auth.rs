@@ -18,7 +18,11 @@ pub struct RegisterRequest {
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// 1..100 characters once surrounding spaces are trimmed; no control characters.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F](?:[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F])?\s*$"
+    )]
     pub name: String,
 }
 
@@ -48,7 +52,11 @@ pub struct UpdateMeRequest {
     /// `null` leaves it unchanged, like leaving it out.
     #[serde(default)]
     #[ts(optional = nullable)]
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F](?:[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F])?\s*$"
+    )]
     pub name: Option<String>,
 }
 

@@ -35,13 +35,17 @@ pub enum FrameworkDto {
 #[schema(example = json!({"name": "Recipe box", "description": "Save and share recipes", "framework": "nextjs"}))]
 pub struct CreateProjectRequest {
     /// 1..100 characters once surrounding spaces are trimmed; no control characters.
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F](?:[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F])?\s*$"
+    )]
     pub name: String,
     /// Up to 2,000 characters once trimmed; no control characters but tabs and line breaks.
     /// Empty or `null`: no description.
     #[serde(default)]
     #[ts(optional = nullable)]
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
     /// `null`: none.
     #[serde(default)]
@@ -59,13 +63,21 @@ pub struct UpdateProjectRequest {
     /// `null` leaves it unchanged, like leaving it out.
     #[serde(default)]
     #[ts(optional = nullable)]
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F](?:[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F])?\s*$"
+    )]
     pub name: Option<String>,
     /// Up to 2,000 characters once trimmed; no control characters but tabs and line
     /// breaks; `null` or an empty text clears it.
     #[serde(default, with = "double_option")]
     #[ts(optional = nullable, as = "Option<String>")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(
+        value_type = Option<String>,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<Option<String>>,
     #[serde(default, with = "double_option")]
     #[ts(optional = nullable, as = "Option<FrameworkDto>")]
@@ -180,7 +192,7 @@ pub struct CreateMessageRequest {
     #[ts(type = "\"user\"")]
     pub role: MessageRoleDto,
     /// 1..32,000 characters, not only spaces; no NUL characters.
-    #[schema(min_length = 1, max_length = 32000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 32000, pattern = r"^[^\u0000]*\S[^\u0000]*$")]
     pub content: String,
 }
 
