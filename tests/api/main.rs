@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod contract;
 mod docs;
+mod docs_pages;
 mod errors;
 mod oauth;
 mod projects;

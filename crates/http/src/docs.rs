@@ -1,8 +1,15 @@
 //! The API's own documentation: the OpenAPI document and two UIs, all served
-//! from the binary (no CDN).
+//! from the binary. The pages load nothing from another host: Swagger UI does not
+//! call the public validator, ReDoc's footer logo is inlined, and no asset points
+//! at a source map that is not served.
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use std::sync::LazyLock;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Error, HttpResponse, web};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use devora_app::PolicyKind;
@@ -16,7 +23,32 @@ pub struct OpenApiDocs {
     pub yaml: web::Bytes,
 }
 
-const REDOC_JS: &[u8] = include_bytes!("../assets/redoc/redoc.standalone.js");
+const REDOC_JS: &str = include_str!("../assets/redoc/redoc.standalone.js");
+
+/// Where the vendored ReDoc would fetch its footer logo from, and what stands in:
+/// an empty inline SVG, so the page asks no other host for anything.
+const REDOC_CDN_LOGO: &str = "\"https://cdn.redoc.ly/redoc/logo-mini.svg\"";
+const INLINE_LOGO: &str = "\"data:image/svg+xml,%3Csvg%20xmlns%3D%22http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg%22%2F%3E\"";
+
+/// The ReDoc bundle as served: the logo inlined, and without the pointer to a
+/// source map this server does not have.
+static REDOC_SERVED: LazyLock<web::Bytes> =
+    LazyLock::new(|| web::Bytes::from(without_source_map(&REDOC_JS.replace(REDOC_CDN_LOGO, INLINE_LOGO))));
+
+/// `text` without its `sourceMappingURL` comments (JS `//#` and CSS `/*#`): the
+/// maps are not shipped, so a browser's devtools would only get 404s for them.
+fn without_source_map(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let is_map = (trimmed.starts_with("//# sourceMappingURL=") || trimmed.starts_with("/*# sourceMappingURL="))
+            && !trimmed.contains("sourceMappingURL=data:");
+        if !is_map {
+            out.push_str(line);
+        }
+    }
+    out
+}
 
 const REDOC_HTML: &str = r#"<!DOCTYPE html>
 <html lang="en">
@@ -41,10 +73,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/docs")
                 .service(resource("", "GET").route(web::get().to(|| async { redirect("/docs/") })))
-                .service(SwaggerUi::new("/{_:.*}").config(Config::new(["/openapi.json"])))
+                .service(SwaggerUi::new("/{_:.*}").config(Config::new(["/openapi.json"]).validator_url("none")))
+                .wrap(from_fn(self_contained_assets))
                 .wrap(public()),
         )
         .service(resource("/redoc", "GET").route(web::get().to(redoc)).wrap(public()))
+        .service(resource("/redoc/", "GET").route(web::get().to(|| async { redirect("/redoc") })).wrap(public()))
         .service(resource("/redoc/redoc.standalone.js", "GET").route(web::get().to(redoc_js)).wrap(public()));
 }
 
@@ -87,5 +121,52 @@ async fn redoc_js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(REDOC_JS)
+        .body(REDOC_SERVED.clone())
+}
+
+/// Swagger UI's files as this server serves them: text with its charset, and no
+/// pointer to a source map that is not shipped.
+async fn self_contained_assets(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Some(mime) = content_type.filter(|c| c.starts_with("text/") && !c.contains("charset")) else {
+        return Ok(res);
+    };
+    let (req, res) = res.into_parts();
+    let (mut head, body) = res.into_parts();
+    let bytes =
+        actix_web::body::to_bytes(body).await.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if let Ok(value) = HeaderValue::from_str(&format!("{mime}; charset=utf-8")) {
+        head.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    head.headers_mut().remove(header::CONTENT_LENGTH);
+    let res = head.set_body(without_source_map(&text)).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, res))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redoc_bundle_asks_no_other_host_and_points_at_no_missing_map() {
+        assert!(REDOC_JS.contains(REDOC_CDN_LOGO), "the vendored ReDoc changed: find its logo URL again");
+        let served = std::str::from_utf8(&REDOC_SERVED).unwrap();
+        assert!(!served.contains("cdn.redoc.ly"));
+        assert!(!served.contains("sourceMappingURL=redoc.standalone.js.map"));
+        assert!(served.contains(INLINE_LOGO));
+    }
+
+    #[test]
+    fn source_map_comments_go_and_everything_else_stays() {
+        let css = "a{}\n/*# sourceMappingURL=swagger-ui.css.map*/";
+        assert_eq!(without_source_map(css), "a{}\n");
+        let js = "x();\n//# sourceMappingURL=data:application/json;base64,e30=\n";
+        assert_eq!(without_source_map(js), js, "inline maps resolve; they stay");
+        assert_eq!(without_source_map("let u = \"//# sourceMappingURL=\";"), "let u = \"//# sourceMappingURL=\";");
+    }
 }
