@@ -149,7 +149,7 @@ impl ProjectPatch {
         if let Some(framework) = self.framework {
             patched.framework = framework;
         }
-        (patched != *project).then(|| Project { updated_at: now, ..patched })
+        (patched != *project).then_some(Project { updated_at: now, ..patched })
     }
 }
 
