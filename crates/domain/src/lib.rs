@@ -50,6 +50,7 @@ macro_rules! uuid_id {
 }
 
 pub mod auth;
+pub mod billing;
 mod invalid;
 pub mod projects;
 pub mod rate_limit;
@@ -58,6 +59,10 @@ pub use auth::refresh::{RefreshUse, refresh_use};
 pub use auth::{
     Email, ExternalIdentity, IdentityProviderId, Password, PasswordRule, Role, SessionId, User, UserId, UserName,
     UserStatus,
+};
+pub use billing::{
+    BillingInterval, Catalog, CatalogError, Limits, Plan, PlanId, Subscription, SubscriptionStatus, granted_plan,
+    past_due_since,
 };
 pub use invalid::{Invalid, Violation};
 pub use projects::{

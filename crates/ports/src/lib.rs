@@ -9,6 +9,7 @@
 //! probes) each in a file of their own.
 
 pub mod auth;
+pub mod billing;
 pub mod cache;
 pub mod clock;
 pub mod housekeeping;
@@ -23,6 +24,10 @@ pub use auth::{
     AccessClaims, AccessTokens, AuthorizationRedirect, CreateUserError, HashError, IdentityError, IdentityProvider,
     IssuedLoginCode, NewSession, NewUser, PasswordHasher, PendingSignIn, Rotation, Session, SessionRepository,
     SignInProof, SignInStore, TokenError, UserRepository,
+};
+pub use billing::{
+    BillingStore, CheckoutRequest, CustomerLock, GatewayError, InvoicePage, PaymentGateway, ProviderEvent,
+    ProviderInvoice, ProviderSubscription, WebhookEndpoint, WebhookError, WebhookVerifier,
 };
 pub use cache::{Cache, CacheError};
 pub use clock::{Clock, SystemClock};
