@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use devora_app::admin::AdminService;
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
+use devora_app::billing::{BillingConfig, BillingPorts, BillingService, Provider};
 use devora_app::housekeeping::Housekeeping;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::{ProjectConfig, ProjectService};
@@ -171,6 +172,28 @@ fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>)
     Ok(AuthService::new(ports, config))
 }
 
+/// The payment provider for these settings: `None` without `STRIPE_SECRET_KEY`.
+fn payment_provider(_settings: &Settings) -> Result<Option<Provider>, StartupError> {
+    Ok(None)
+}
+
+/// Plans, entitlements and subscriptions over the database and the provider.
+fn billing_service(settings: &Settings, database: &Database, provider: Option<Provider>) -> BillingService {
+    let ports = BillingPorts {
+        store: Arc::new(database.clone()),
+        users: Arc::new(database.clone()),
+        clock: Arc::new(SystemClock),
+        provider,
+    };
+    let config = BillingConfig {
+        past_due_grace: settings.billing.past_due_grace,
+        frontend_url: settings.frontend_url.clone(),
+        event_retention: Duration::from_secs(7 * 24 * 3600),
+        reconcile_concurrency: 4,
+    };
+    BillingService::new(ports, settings.billing.catalog.clone(), config)
+}
+
 /// Account administration over the configured database and cache, for operator
 /// commands that act like another node (create an admin, suspend a user).
 ///
@@ -182,8 +205,13 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
 }
 
 /// The background work every node runs, started with the server.
-fn background_tasks(settings: &Settings, database: &Database) -> Tasks {
+fn background_tasks(settings: &Settings, database: &Database, billing: &BillingService) -> Tasks {
     let mut tasks = Tasks::new();
+    let billing = billing.clone();
+    tasks.spawn_periodic("purge-webhook-events", settings.purge_interval, move || {
+        let billing = billing.clone();
+        async move { billing.purge_events().await.map(|_| ()) }
+    });
     let housekeeping = Housekeeping::new(Arc::new(database.clone()), Arc::new(SystemClock), IDEMPOTENCY_RETENTION);
     tasks.spawn_periodic("purge-expired-records", settings.purge_interval, move || {
         let housekeeping = housekeeping.clone();
@@ -247,13 +275,14 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let Adapters { database, cache, rate_limiter, redis } = adapters;
         let auth = auth_service(&settings, &database, cache.clone())?;
+        let billing = billing_service(&settings, &database, payment_provider(&settings)?);
         let p = &settings.projects;
         let projects = ProjectService::new(
             Arc::new(database.clone()),
             ReadThrough::new(cache.clone()),
             Arc::new(SystemClock),
+            Arc::new(billing.clone()),
             ProjectConfig {
-                max_projects: p.max_projects,
                 max_file_bytes: p.max_file_bytes,
                 file_limits: FileLimits { max_files: p.max_files, max_project_bytes: p.max_project_bytes },
                 project_ttl: p.project_ttl,
@@ -270,6 +299,7 @@ impl Application {
             health,
             auth,
             projects,
+            billing: billing.clone(),
             idempotency,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             public_url: settings.public_url.clone(),
@@ -287,7 +317,7 @@ impl Application {
             forwarded_header: settings.http.forwarded_header,
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
-        let tasks = background_tasks(&settings, &database);
+        let tasks = background_tasks(&settings, &database, &billing);
         let drain_timeout = settings.http.shutdown_timeout;
         Ok(Self { port, server, database, tasks, drain_timeout, handle_signals: settings.handle_signals })
     }

@@ -272,6 +272,16 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub errors: Option<Vec<FieldError>>,
+    /// Present on `plan-limit`: what the caller's plan allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(minimum = 0)]
+    pub limit: Option<u64>,
+    /// Present on `plan-limit`: how many the caller has now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(minimum = 0)]
+    pub current: Option<u64>,
 }
 
 impl Problem {
@@ -286,6 +296,8 @@ impl Problem {
             code,
             request_id: String::new(),
             errors: None,
+            limit: None,
+            current: None,
         }
     }
 }

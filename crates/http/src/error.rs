@@ -20,6 +20,8 @@ pub struct ApiError {
     code: ErrorCode,
     detail: String,
     errors: Option<Vec<FieldError>>,
+    /// A `plan-limit`'s limit and the caller's current count.
+    limit: Option<(u64, u64)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     cause: Option<Cause>,
 }
@@ -27,7 +29,7 @@ pub struct ApiError {
 impl ApiError {
     #[must_use]
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: None, headers: Vec::new(), cause: None }
+        Self { code, detail: detail.into(), errors: None, limit: None, headers: Vec::new(), cause: None }
     }
 
     /// A 500: the client learns only that something failed and the request id.
@@ -60,6 +62,14 @@ impl ApiError {
         err
     }
 
+    /// A `plan-limit` stating the plan's limit and the caller's current count.
+    #[must_use]
+    pub fn plan_limit(detail: impl Into<String>, limit: u64, current: u64) -> Self {
+        let mut err = Self::new(ErrorCode::PlanLimit, detail);
+        err.limit = Some((limit, current));
+        err
+    }
+
     #[must_use]
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
@@ -89,6 +99,10 @@ impl ApiError {
         problem.instance = ctx.map(|c| c.path).unwrap_or_default();
         problem.request_id = request_id;
         problem.errors.clone_from(&self.errors);
+        if let Some((limit, current)) = self.limit {
+            problem.limit = Some(limit);
+            problem.current = Some(current);
+        }
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         for (name, value) in &self.headers {

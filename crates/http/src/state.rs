@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use devora_app::auth::AuthService;
+use devora_app::billing::BillingService;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::ProjectService;
 use devora_app::{HealthService, RateLimitService};
@@ -36,6 +37,7 @@ pub struct AppState {
     pub health: HealthService,
     pub auth: AuthService,
     pub projects: ProjectService,
+    pub billing: BillingService,
     pub idempotency: IdempotencyService,
     pub rate_limits: RateLimitService,
     /// Where this API is reached from outside (`PUBLIC_URL`): the base of the

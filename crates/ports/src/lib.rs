@@ -26,8 +26,8 @@ pub use auth::{
     SignInProof, SignInStore, TokenError, UserRepository,
 };
 pub use billing::{
-    BillingStore, CheckoutRequest, CustomerLock, GatewayError, InvoicePage, PaymentGateway, ProviderEvent,
-    ProviderInvoice, ProviderSubscription, WebhookEndpoint, WebhookError, WebhookVerifier,
+    BillingStore, CheckoutRequest, CustomerLock, Entitlement, Entitlements, GatewayError, InvoicePage, PaymentGateway,
+    ProviderEvent, ProviderInvoice, ProviderSubscription, WebhookEndpoint, WebhookError, WebhookVerifier,
 };
 pub use cache::{Cache, CacheError};
 pub use clock::{Clock, SystemClock};

@@ -11,10 +11,12 @@ use devora_app::{RateLimitPolicies, RateLimitPolicy};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+mod plans;
 mod reader;
 #[cfg(test)]
 mod tests;
 
+pub use plans::{DEFAULT_PLANS, parse_catalog};
 pub use reader::{ConfigError, VarError, redact_url};
 use reader::{Reader, generate_secret};
 
@@ -103,11 +105,21 @@ pub struct Settings {
     pub rate_limits: RateLimitPolicies,
     pub sessions: SessionSettings,
     pub projects: ProjectSettings,
+    pub billing: BillingSettings,
     /// How often expired records (ended sessions, sign-in state, old
     /// idempotency keys) are purged.
     pub purge_interval: Duration,
     /// Install SIGTERM/SIGINT handlers (the binary does; embedded test servers do not).
     pub handle_signals: bool,
+}
+
+/// Plans and subscriptions.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    /// The plans on offer (`BILLING_PLANS_FILE`, or the built-in default).
+    pub catalog: devora_domain::Catalog,
+    /// How long `past_due` keeps the plan (`BILLING_PAST_DUE_GRACE_HOURS`).
+    pub past_due_grace: Duration,
 }
 
 /// Tokens and sessions.
@@ -124,7 +136,6 @@ pub struct SessionSettings {
 /// Project limits and cache lifetimes.
 #[derive(Debug, Clone)]
 pub struct ProjectSettings {
-    pub max_projects: u32,
     pub max_file_bytes: u64,
     pub max_files: u32,
     pub max_project_bytes: u64,
@@ -321,7 +332,6 @@ impl Settings {
             Duration::from_secs(r.number(name, default, 180, 21_600))
         };
         let projects = ProjectSettings {
-            max_projects: r.number("FREE_PLAN_MAX_PROJECTS", 3u32, 1, 1_000_000),
             max_file_bytes: r.number("FILE_MAX_BYTES", 1024 * 1024u64, 1, 1024 * 1024 * 1024),
             max_files: r.number("PROJECT_MAX_FILES", 1000u32, 1, 1_000_000),
             max_project_bytes: r.number("PROJECT_MAX_BYTES", 50 * 1024 * 1024u64, 1, 1024 * 1024 * 1024 * 1024),
@@ -353,10 +363,33 @@ impl Settings {
             }
         };
         let purge_interval = Duration::from_secs(r.number("PURGE_INTERVAL_SECS", 900u64, 60, 86_400));
-
-        if !r.errors.is_empty() {
-            return Err(ConfigError(r.errors));
+        let free_projects =
+            r.get("FREE_PLAN_MAX_PROJECTS").map(|_| r.number("FREE_PLAN_MAX_PROJECTS", 3u32, 1, 1_000_000));
+        let plans = match r.get("BILLING_PLANS_FILE") {
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}")),
+            None => Ok(DEFAULT_PLANS.to_owned()),
+        };
+        let catalog = plans.and_then(|json| parse_catalog(&json, free_projects));
+        let billing = match catalog {
+            Ok(catalog) => Some(BillingSettings {
+                catalog,
+                past_due_grace: Duration::from_secs(3600 * r.number("BILLING_PAST_DUE_GRACE_HOURS", 72u64, 0, 24 * 90)),
+            }),
+            Err(problem) => {
+                r.fail("BILLING_PLANS_FILE", problem);
+                None
+            }
+        };
+        if env == AppEnv::Production
+            && integrations.stripe_secret_key.is_some()
+            && integrations.stripe_webhook_secrets.is_empty()
+        {
+            r.fail("STRIPE_WEBHOOK_SECRET", "is required in production when STRIPE_SECRET_KEY is set");
         }
+
+        let Some(billing) = billing.filter(|_| r.errors.is_empty()) else {
+            return Err(ConfigError(r.errors));
+        };
         Ok(Self {
             env,
             log_format,
@@ -373,6 +406,7 @@ impl Settings {
             rate_limits,
             sessions,
             projects,
+            billing,
             purge_interval,
             handle_signals: true,
         })

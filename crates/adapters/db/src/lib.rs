@@ -2,6 +2,7 @@
 //! one set of repositories for SQLite (the embedded default) and Postgres.
 
 mod auth;
+mod billing;
 mod database;
 mod entity;
 mod errors;

@@ -10,8 +10,8 @@ use devora_domain::{
     ProjectId, ProjectName, UserId,
 };
 use devora_ports::{
-    Clock, CreateProjectError, FileLimits, NewProject, Page, PageCursor, ProjectPatch, ProjectRepository, PutFileError,
-    StorageError,
+    Clock, CreateProjectError, Entitlements, FileLimits, NewProject, Page, PageCursor, ProjectPatch, ProjectRepository,
+    PutFileError, StorageError,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,9 +21,8 @@ use crate::read_through::ReadThrough;
 
 #[derive(Debug, Clone)]
 pub struct ProjectConfig {
-    /// Projects a user may have (the free plan's limit until billing sets plans).
-    pub max_projects: u32,
     pub max_file_bytes: u64,
+    /// The server's own bounds on a project's files; a plan may allow less storage.
     pub file_limits: FileLimits,
     pub project_ttl: Duration,
     pub list_ttl: Duration,
@@ -37,8 +36,9 @@ pub enum ProjectError {
     NotFound,
     #[error("no such file")]
     FileNotFound,
-    #[error("project limit of {0} reached")]
-    LimitReached(u32),
+    /// The plan allows `limit` projects and the user has `count`.
+    #[error("project limit of {limit} reached")]
+    LimitReached { limit: u32, count: u64 },
     #[error("file larger than {0} bytes")]
     FileTooLarge(u64),
     #[error("the project has its maximum of {0} files")]
@@ -141,6 +141,8 @@ pub struct ProjectService {
     repo: Arc<dyn ProjectRepository>,
     reads: ReadThrough,
     clock: Arc<dyn Clock>,
+    /// What each owner's plan allows (projects, storage).
+    entitlements: Arc<dyn Entitlements>,
     config: Arc<ProjectConfig>,
 }
 
@@ -150,9 +152,10 @@ impl ProjectService {
         repo: Arc<dyn ProjectRepository>,
         reads: ReadThrough,
         clock: Arc<dyn Clock>,
+        entitlements: Arc<dyn Entitlements>,
         config: ProjectConfig,
     ) -> Self {
-        Self { repo, reads, clock, config: Arc::new(config) }
+        Self { repo, reads, clock, entitlements, config: Arc::new(config) }
     }
 
     #[must_use]
@@ -171,8 +174,9 @@ impl ProjectService {
     ) -> Result<Project, ProjectError> {
         let project =
             NewProject { id: ProjectId::new(), owner_id: owner, name, description, framework, now: self.clock.now() };
-        let created = self.repo.create(project, self.config.max_projects).await.map_err(|err| match err {
-            CreateProjectError::LimitReached { limit } => ProjectError::LimitReached(limit),
+        let limits = self.entitlements.entitlement(owner).await?.limits;
+        let created = self.repo.create(project, limits.projects).await.map_err(|err| match err {
+            CreateProjectError::LimitReached { limit, count } => ProjectError::LimitReached { limit, count },
             CreateProjectError::Storage(err) => err.into(),
         })?;
         self.reads.invalidate(&[&list_scope(owner)]).await;
@@ -325,7 +329,12 @@ impl ProjectService {
         }
         self.get(owner, id).await?;
         let sha256 = hex::encode(Sha256::digest(content));
-        let result = self.repo.put_file(id, path, content, &sha256, self.clock.now(), self.config.file_limits).await;
+        let storage = self.entitlements.entitlement(owner).await?.limits.storage_bytes;
+        let limits = FileLimits {
+            max_project_bytes: self.config.file_limits.max_project_bytes.min(storage),
+            ..self.config.file_limits
+        };
+        let result = self.repo.put_file(id, path, content, &sha256, self.clock.now(), limits).await;
         let stored = result.map_err(|err| match err {
             PutFileError::TooManyFiles { limit } => ProjectError::TooManyFiles(limit),
             PutFileError::ProjectFull { limit } => ProjectError::ProjectFull(limit),

@@ -49,9 +49,12 @@ impl From<ProjectError> for ApiError {
         match err {
             ProjectError::NotFound => Self::new(ErrorCode::NotFound, "No such project."),
             ProjectError::FileNotFound => Self::new(ErrorCode::NotFound, "No such file in this project."),
-            ProjectError::LimitReached(limit) => Self::new(
-                ErrorCode::PlanLimit,
-                format!("Your plan allows {limit} projects. Delete one or upgrade to create more."),
+            ProjectError::LimitReached { limit, count } => Self::plan_limit(
+                format!(
+                    "Your plan allows {limit} projects and you have {count}. Delete one or upgrade to create more."
+                ),
+                u64::from(limit),
+                count,
             ),
             ProjectError::FileTooLarge(limit) => {
                 Self::new(ErrorCode::PayloadTooLarge, format!("A file may be at most {limit} bytes."))

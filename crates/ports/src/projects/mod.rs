@@ -22,9 +22,9 @@ pub struct NewProject {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateProjectError {
-    /// The owner already has `limit` projects.
-    #[error("project limit of {limit} reached")]
-    LimitReached { limit: u32 },
+    /// The owner already has `count` projects, and may have `limit`.
+    #[error("project limit of {limit} reached ({count} projects)")]
+    LimitReached { limit: u32, count: u64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -1,6 +1,9 @@
 //! sea-orm entities: rows as stored. Never exposed outside this crate; the
 //! repositories map them to domain types explicitly.
 
+pub mod billing_customers;
+pub mod billing_events;
+pub mod billing_subscriptions;
 pub mod idempotency_keys;
 pub mod login_codes;
 pub mod messages;

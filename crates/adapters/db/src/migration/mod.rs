@@ -9,6 +9,7 @@ mod m20261124_000003_create_projects;
 mod m20261124_000004_index_idempotency_created;
 mod m20261124_000005_bind_sign_ins_and_index_expiry;
 mod m20261124_000006_login_code_identity;
+mod m20261202_000007_create_billing;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_index_idempotency_created::Migration),
             Box::new(m20261124_000005_bind_sign_ins_and_index_expiry::Migration),
             Box::new(m20261124_000006_login_code_identity::Migration),
+            Box::new(m20261202_000007_create_billing::Migration),
         ]
     }
 }

@@ -116,7 +116,7 @@ impl ProjectRepository for Database {
             .await
             .map_err(storage)?;
         if count >= u64::from(max_projects) {
-            return Err(CreateProjectError::LimitReached { limit: max_projects });
+            return Err(CreateProjectError::LimitReached { limit: max_projects, count });
         }
         let newest = projects::Entity::find()
             .filter(projects::Column::OwnerId.eq(project.owner_id.as_uuid()))

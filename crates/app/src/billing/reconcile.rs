@@ -1,0 +1,85 @@
+//! Reconcile: walk every subscription at the provider, compare it with local
+//! state, and repair drift under the same per-customer lock the webhooks use.
+
+use std::collections::BTreeMap;
+
+use devora_ports::ProviderSubscription;
+use futures_util::StreamExt;
+
+use super::{BillingError, BillingService, most_relevant};
+
+/// What one reconcile run found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Customers of Devora's users compared.
+    pub checked: u64,
+    /// Subscription ids whose local state was repaired.
+    pub repaired: Vec<String>,
+    /// Customers that could not be compared or repaired (logged with the cause).
+    pub failed: Vec<String>,
+}
+
+impl BillingService {
+    /// Compares every subscription at the provider with local state and repairs
+    /// drift. Idempotent: a second run repairs nothing.
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, or the provider's list could not be read.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let mut by_customer: BTreeMap<String, Vec<ProviderSubscription>> = BTreeMap::new();
+        for subscription in gateway.all_subscriptions().await? {
+            by_customer.entry(subscription.customer.clone()).or_default().push(subscription);
+        }
+        let concurrency = self.config.reconcile_concurrency.max(1);
+        let outcomes: Vec<(String, Result<Option<Option<String>>, BillingError>)> =
+            futures_util::stream::iter(by_customer)
+                .map(|(customer, subscriptions)| async move {
+                    let outcome = self.reconcile_customer(&customer, subscriptions).await;
+                    (customer, outcome)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        let mut report = ReconcileReport::default();
+        for (customer, outcome) in outcomes {
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(repaired)) => {
+                    report.checked += 1;
+                    report.repaired.extend(repaired);
+                }
+                Err(err) => {
+                    tracing::error!(customer, error = %err, "reconcile failed for a customer");
+                    report.checked += 1;
+                    report.failed.push(customer);
+                }
+            }
+        }
+        report.repaired.sort();
+        report.failed.sort();
+        tracing::info!(
+            checked = report.checked,
+            repaired = report.repaired.len(),
+            failed = report.failed.len(),
+            "billing reconciled"
+        );
+        Ok(report)
+    }
+
+    /// `None` for a customer of no user of Devora's; `Some(repaired id)` otherwise.
+    async fn reconcile_customer(
+        &self,
+        customer: &str,
+        subscriptions: Vec<ProviderSubscription>,
+    ) -> Result<Option<Option<String>>, BillingError> {
+        let Some(latest) = most_relevant(subscriptions) else { return Ok(None) };
+        let Some(mut lock) = self.ports.store.lock_customer(customer).await? else { return Ok(None) };
+        let repaired = self.apply(&mut lock, &latest).await?;
+        lock.commit().await?;
+        if repaired {
+            tracing::warn!(customer, subscription = %latest.id, "billing drift repaired");
+        }
+        Ok(Some(repaired.then(|| latest.id.clone())))
+    }
+}

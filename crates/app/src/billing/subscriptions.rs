@@ -1,0 +1,229 @@
+//! What a user does with their subscription: buy one (Checkout), manage it (the
+//! portal), cancel or resume it at period end, bring it up to date, read invoices.
+
+use devora_domain::{BillingInterval, PlanId, Subscription, UserId, past_due_since};
+use devora_ports::{CheckoutRequest, CustomerLock, ProviderInvoice, ProviderSubscription};
+
+use super::{BillingError, BillingService};
+
+/// The caller's billing as Devora knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionView {
+    /// The plan granted now (free without a subscription that grants one).
+    pub plan: PlanId,
+    /// The subscription, if the user has or had one.
+    pub subscription: Option<Subscription>,
+}
+
+/// A page of invoices, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoicesPage {
+    pub items: Vec<ProviderInvoice>,
+    /// The id to continue after, when there is more.
+    pub next: Option<String>,
+}
+
+/// Whether `incoming` (what the provider says now) should replace `stored`: it
+/// is the same subscription, or there was none, or it is live where the stored
+/// one is not. A customer's old, ended subscription never overwrites a newer one.
+pub(super) fn replaces(stored: Option<&Subscription>, incoming: &ProviderSubscription) -> bool {
+    match stored {
+        None => true,
+        Some(stored) if stored.id == incoming.id => true,
+        Some(stored) => {
+            incoming.status.is_live()
+                && (!stored.status.is_live() || incoming.current_period_end > stored.current_period_end)
+        }
+    }
+}
+
+/// Logs what an event brought, for the operator's trail.
+pub(super) fn log_change(event: &devora_ports::ProviderEvent, current: &ProviderSubscription) {
+    tracing::info!(
+        event = %event.id,
+        kind = %event.kind,
+        subscription = %current.id,
+        status = current.status.as_str(),
+        "billing event applied"
+    );
+}
+
+/// The live subscription of several (the newest period first), else the newest.
+pub(super) fn most_relevant(mut subscriptions: Vec<ProviderSubscription>) -> Option<ProviderSubscription> {
+    subscriptions.sort_by_key(|s| (s.status.is_live(), s.current_period_end));
+    subscriptions.pop()
+}
+
+impl BillingService {
+    /// Devora's record of a provider subscription for `user`.
+    pub(super) fn record(
+        &self,
+        user: UserId,
+        previous: Option<&Subscription>,
+        incoming: &ProviderSubscription,
+    ) -> Subscription {
+        let now = self.ports.clock.now();
+        let (plan, interval) = match incoming.price_id.as_deref().and_then(|p| self.catalog.plan_for_price(p)) {
+            Some((plan, interval)) => (plan.id.clone(), Some(interval)),
+            None => {
+                tracing::warn!(subscription = %incoming.id, price = ?incoming.price_id, "a subscription's price is in no plan; it grants free");
+                (PlanId::free(), None)
+            }
+        };
+        Subscription {
+            user_id: user,
+            id: incoming.id.clone(),
+            customer: incoming.customer.clone(),
+            plan,
+            interval,
+            status: incoming.status,
+            current_period_end: incoming.current_period_end,
+            cancel_at_period_end: incoming.cancel_at_period_end,
+            past_due_since: past_due_since(previous, incoming.status, now),
+            updated_at: now,
+        }
+    }
+
+    /// Writes what the provider says under the customer's lock, unless an older
+    /// subscription would overwrite a newer one; `true` when something changed.
+    pub(super) async fn apply(
+        &self,
+        lock: &mut Box<dyn CustomerLock>,
+        incoming: &ProviderSubscription,
+    ) -> Result<bool, BillingError> {
+        let stored = lock.subscription().await?;
+        if !replaces(stored.as_ref(), incoming) {
+            return Ok(false);
+        }
+        let record = self.record(lock.user(), stored.as_ref(), incoming);
+        if stored.as_ref().is_some_and(|s| same_state(s, &record)) {
+            return Ok(false);
+        }
+        lock.save_subscription(&record).await?;
+        Ok(true)
+    }
+
+    /// The caller's plan and subscription, from local state.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn subscription(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
+        let subscription = self.ports.store.subscription_of(user).await?;
+        Ok(SubscriptionView { plan: self.granted(subscription.as_ref()), subscription })
+    }
+
+    /// The user's customer at the provider, created on first need.
+    async fn customer(&self, user: UserId) -> Result<String, BillingError> {
+        if let Some(customer) = self.ports.store.customer_of(user).await? {
+            return Ok(customer);
+        }
+        let account = self.ports.users.find_by_id(user).await?.ok_or(BillingError::NoSubscription)?;
+        // Idempotent per user at the provider, and first-writer-wins here: two
+        // first checkouts at once end with one customer.
+        let created = self.gateway()?.create_customer(user, &account.email).await?;
+        Ok(self.ports.store.record_customer(user, &created, self.ports.clock.now()).await?)
+    }
+
+    /// A Checkout session for `plan` billed every `interval`; its URL.
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, unknown or free plan, a plan without a
+    /// price for the interval (not configured), already subscribed, provider down.
+    pub async fn checkout(&self, user: UserId, plan: &str, interval: BillingInterval) -> Result<String, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let plan = PlanId::parse(plan).ok().and_then(|id| self.catalog.plan(&id)).ok_or(BillingError::UnknownPlan)?;
+        if plan.id.is_free() {
+            return Err(BillingError::FreePlan);
+        }
+        let price = plan.price(interval).ok_or(BillingError::NotConfigured(crate::NotConfigured {
+            feature: "This plan's price for that interval",
+            variable: "BILLING_PLANS_FILE",
+        }))?;
+        if let Some(current) = self.ports.store.subscription_of(user).await?
+            && current.status.is_live()
+        {
+            return Err(BillingError::AlreadySubscribed);
+        }
+        let customer = self.customer(user).await?;
+        let frontend = self.config.frontend_url.trim_end_matches('/');
+        let request = CheckoutRequest {
+            customer,
+            price_id: price.to_owned(),
+            user_id: user,
+            success_url: format!("{frontend}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
+            cancel_url: format!("{frontend}/billing/cancel"),
+        };
+        // One key per user, plan, interval and minute: a double click or a retry
+        // gets the same session, a later attempt a new one.
+        let minute = self.ports.clock.now().timestamp() / 60;
+        let key = format!("checkout:{user}:{}:{}:{minute}", plan.id, interval.as_str());
+        Ok(gateway.create_checkout(&request, &key).await?)
+    }
+
+    /// A customer-portal session (change plan, payment method, invoices); its URL.
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, no billing account yet, provider down.
+    pub async fn portal(&self, user: UserId) -> Result<String, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let customer = self.ports.store.customer_of(user).await?.ok_or(BillingError::NoSubscription)?;
+        let return_url = format!("{}/billing", self.config.frontend_url.trim_end_matches('/'));
+        let minute = self.ports.clock.now().timestamp() / 60;
+        Ok(gateway.create_portal(&customer, &return_url, &format!("portal:{customer}:{minute}")).await?)
+    }
+
+    /// Cancels at the period's end (`true`) or undoes a pending cancel (`false`).
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, no live subscription, provider down.
+    pub async fn set_cancel_at_period_end(&self, user: UserId, cancel: bool) -> Result<SubscriptionView, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let current = self.ports.store.subscription_of(user).await?;
+        let current = current.filter(|s| s.status.is_live()).ok_or(BillingError::NoSubscription)?;
+        let action = if cancel { "cancel" } else { "resume" };
+        let key = format!("{action}:{}:{}", current.id, current.updated_at.timestamp_micros());
+        let updated = gateway.set_cancel_at_period_end(&current.id, cancel, &key).await?;
+        let mut lock = self.ports.store.lock_customer(&current.customer).await?.ok_or(BillingError::NoSubscription)?;
+        self.apply(&mut lock, &updated).await?;
+        lock.commit().await?;
+        self.subscription(user).await
+    }
+
+    /// Fetches the user's subscription from the provider now and writes it (the
+    /// checkout success page calls this: the browser often returns before the
+    /// webhook).
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, provider down.
+    pub async fn sync(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let Some(customer) = self.ports.store.customer_of(user).await? else { return self.subscription(user).await };
+        let latest = most_relevant(gateway.customer_subscriptions(&customer).await?);
+        if let Some(latest) = latest {
+            let mut lock = self.ports.store.lock_customer(&customer).await?.ok_or(BillingError::NoSubscription)?;
+            self.apply(&mut lock, &latest).await?;
+            lock.commit().await?;
+        }
+        self.subscription(user).await
+    }
+
+    /// A page of the user's invoices, newest first.
+    ///
+    /// # Errors
+    /// [`BillingError`]: not configured, provider down.
+    pub async fn invoices(&self, user: UserId, limit: u32, after: Option<&str>) -> Result<InvoicesPage, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let Some(customer) = self.ports.store.customer_of(user).await? else {
+            return Ok(InvoicesPage { items: Vec::new(), next: None });
+        };
+        let page = gateway.invoices(&customer, limit, after).await?;
+        let next = if page.has_more { page.items.last().map(|i| i.id.clone()) } else { None };
+        Ok(InvoicesPage { items: page.items, next })
+    }
+}
+
+/// The same as far as the provider's state goes (not when Devora wrote it).
+fn same_state(a: &Subscription, b: &Subscription) -> bool {
+    (&a.id, &a.customer, &a.plan, a.interval, a.status, a.current_period_end, a.cancel_at_period_end)
+        == (&b.id, &b.customer, &b.plan, b.interval, b.status, b.current_period_end, b.cancel_at_period_end)
+}

@@ -1,0 +1,101 @@
+//! What the payment provider tells us. A delivery's payload is never trusted for
+//! state: under the customer's lock the subscription is fetched from the
+//! provider and that is written, with the event's id in the same transaction, so
+//! order does not matter and each event takes effect once, on any node.
+
+use devora_ports::ProviderEvent;
+
+use super::{BillingError, BillingService, STRIPE_WEBHOOK_SECRET, WebhookFailure, most_relevant};
+use crate::billing::subscriptions;
+
+/// What a verified delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// It changed (or confirmed) the customer's subscription and was recorded.
+    Applied,
+    /// This event took effect before: nothing changed.
+    Duplicate,
+    /// A type Devora does not act on, or about a customer it does not know.
+    Ignored,
+}
+
+/// The event types that can change a subscription.
+const HANDLED: &[&str] = &[
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.paid",
+    "invoice.payment_failed",
+];
+
+impl BillingService {
+    /// Verifies a delivery's signature on the raw body and applies it.
+    ///
+    /// # Errors
+    /// [`WebhookFailure::Rejected`] for a bad signature (nothing stored);
+    /// [`WebhookFailure::Failed`] when applying failed (nothing recorded: the
+    /// provider's retry will apply it).
+    pub async fn handle_webhook(&self, signature: &str, payload: &[u8]) -> Result<WebhookOutcome, WebhookFailure> {
+        let verifier = self
+            .ports
+            .provider
+            .as_ref()
+            .and_then(|p| p.webhooks.clone())
+            .ok_or(WebhookFailure::NotConfigured(STRIPE_WEBHOOK_SECRET))?;
+        let event = verifier
+            .verify(signature, payload, self.ports.clock.now())
+            .map_err(|e| WebhookFailure::Rejected(e.to_string()))?;
+        Ok(self.apply_event(&event).await?)
+    }
+
+    /// Applies a verified event.
+    ///
+    /// # Errors
+    /// Storage or provider failures.
+    pub async fn apply_event(&self, event: &ProviderEvent) -> Result<WebhookOutcome, BillingError> {
+        if !HANDLED.contains(&event.kind.as_str()) {
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let Some(customer) = event.customer.as_deref() else { return Ok(WebhookOutcome::Ignored) };
+        let gateway = self.gateway()?.clone();
+        let mut lock = match self.ports.store.lock_customer(customer).await? {
+            Some(lock) => lock,
+            None => {
+                // A checkout that completed before its customer was recorded here.
+                let user = event.client_reference_id.as_deref().and_then(devora_domain::UserId::parse);
+                let Some(user) = user else {
+                    tracing::info!(event = %event.id, customer, "webhook for a customer of no user; ignored");
+                    return Ok(WebhookOutcome::Ignored);
+                };
+                self.ports.store.record_customer(user, customer, self.ports.clock.now()).await?;
+                self.ports.store.lock_customer(customer).await?.ok_or(BillingError::NoSubscription)?
+            }
+        };
+        if lock.event_seen(&event.id).await? {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        let current = match event.subscription.as_deref() {
+            Some(id) => gateway.subscription(id).await?,
+            None => most_relevant(gateway.customer_subscriptions(customer).await?),
+        };
+        if let Some(current) = current {
+            subscriptions::log_change(event, &current);
+            self.apply(&mut lock, &current).await?;
+        }
+        lock.record_event(&event.id, &event.kind, self.ports.clock.now()).await?;
+        lock.commit().await?;
+        Ok(WebhookOutcome::Applied)
+    }
+
+    /// Forgets event ids older than the retention; how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn purge_events(&self) -> Result<u64, BillingError> {
+        let retention = chrono::Duration::from_std(self.config.event_retention).unwrap_or(chrono::Duration::days(7));
+        Ok(self.ports.store.purge_events(self.ports.clock.now() - retention).await?)
+    }
+}
