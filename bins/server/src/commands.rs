@@ -193,3 +193,36 @@ pub fn healthcheck() -> ExitCode {
         _ => ExitCode::FAILURE,
     }
 }
+
+/// `devora-server billing reconcile`: the report as JSON on stdout.
+pub async fn billing_reconcile() -> ExitCode {
+    let settings = match load_settings() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    telemetry::init(settings.log_format);
+    let billing = match devora_server::operator_billing(&settings).await {
+        Ok(billing) => billing,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match billing.reconcile().await {
+        Ok(report) => {
+            let json = serde_json::json!({
+                "checked": report.checked,
+                "repaired": report.repaired.len(),
+                "failed": report.failed.len(),
+                "repaired_ids": report.repaired,
+                "failed_customers": report.failed,
+            });
+            println!("{json}");
+            if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(err) => {
+            eprintln!("reconcile failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -194,6 +194,15 @@ fn billing_service(settings: &Settings, database: &Database, provider: Option<Pr
     BillingService::new(ports, settings.billing.catalog.clone(), config)
 }
 
+/// Billing over the configured database and provider, for `devora-server billing ...`.
+///
+/// # Errors
+/// See [`StartupError`].
+pub async fn operator_billing(settings: &Settings) -> Result<BillingService, StartupError> {
+    let adapters = Adapters::connect(settings).await?;
+    Ok(billing_service(settings, &adapters.database, payment_provider(settings)?))
+}
+
 /// Account administration over the configured database and cache, for operator
 /// commands that act like another node (create an admin, suspend a user).
 ///

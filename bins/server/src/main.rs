@@ -50,6 +50,15 @@ enum Command {
     },
     /// Exit 0 if this host's /health/live answers 200 (a container probe; reads PORT).
     Healthcheck,
+    /// Billing operations.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Compare every subscription at Stripe with local state and repair drift; prints the report as JSON.
+    Reconcile,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +73,7 @@ fn main() -> ExitCode {
         Command::ExportOpenapi { file } => commands::export_openapi(file.as_deref()),
         Command::ExportTypes { dir } => commands::export_types(&dir),
         Command::Healthcheck => commands::healthcheck(),
+        Command::Billing(BillingCommand::Reconcile) => commands::with_runtime(commands::billing_reconcile()),
     }
 }
 
@@ -87,6 +97,9 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = Cli::try_parse_from(["devora-server", "create-admin", "--email", "a@b.co"]).unwrap_err();
         assert_eq!(err.exit_code(), 2, "--password is required");
+        let parsed = Cli::try_parse_from(["devora-server", "billing", "reconcile"]).unwrap();
+        assert!(matches!(parsed.command, Some(Command::Billing(BillingCommand::Reconcile))));
+        assert_eq!(Cli::try_parse_from(["devora-server", "billing"]).unwrap_err().exit_code(), 2);
         let parsed = Cli::try_parse_from(["devora-server", "export-openapi", "docs/openapi.yaml"]).unwrap();
         assert!(matches!(parsed.command, Some(Command::ExportOpenapi { file: Some(_) })));
     }

@@ -56,8 +56,10 @@ pub enum ErrorCode {
     AccountSuspended,
     /// The OAuth login code is unknown, used or expired.
     LoginCodeInvalid,
-    /// The sign-in provider could not be reached.
+    /// The sign-in or payment provider could not be reached.
     ProviderUnavailable,
+    /// A webhook delivery whose signature does not verify (or is too old).
+    WebhookSignatureInvalid,
     /// The project's files would exceed its storage limit.
     ProjectStorageFull,
     /// The project has its maximum number of files.
@@ -82,6 +84,7 @@ impl ErrorCode {
             | Self::RefreshTokenReused
             | Self::LoginCodeInvalid => 401,
             Self::ProjectStorageFull => 413,
+            Self::WebhookSignatureInvalid => 400,
             Self::TooManyFiles | Self::IdempotencyKeyReused => 422,
             Self::IdempotencyInFlight => 409,
             Self::Forbidden | Self::PlanLimit | Self::AccountSuspended => 403,
@@ -123,7 +126,8 @@ impl ErrorCode {
             Self::RefreshTokenReused => "Refresh token reused",
             Self::AccountSuspended => "Account suspended",
             Self::LoginCodeInvalid => "Login code invalid",
-            Self::ProviderUnavailable => "Sign-in provider unavailable",
+            Self::ProviderUnavailable => "Provider unavailable",
+            Self::WebhookSignatureInvalid => "Webhook signature invalid",
             Self::ProjectStorageFull => "Project storage full",
             Self::TooManyFiles => "Too many files",
             Self::IdempotencyKeyReused => "Idempotency key reused",
@@ -158,6 +162,7 @@ impl ErrorCode {
             Self::AccountSuspended => "account-suspended",
             Self::LoginCodeInvalid => "login-code-invalid",
             Self::ProviderUnavailable => "provider-unavailable",
+            Self::WebhookSignatureInvalid => "webhook-signature-invalid",
             Self::ProjectStorageFull => "project-storage-full",
             Self::TooManyFiles => "too-many-files",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
@@ -318,6 +323,7 @@ mod tests {
             ErrorCode::InvalidCredentials,
             ErrorCode::RefreshTokenReused,
             ErrorCode::ProviderUnavailable,
+            ErrorCode::WebhookSignatureInvalid,
             ErrorCode::ProjectStorageFull,
             ErrorCode::IdempotencyInFlight,
         ] {

@@ -3,7 +3,9 @@
 //!
 //! Handlers only parse, call the app layer and map; they never touch storage.
 
+mod admin;
 pub mod auth;
+mod billing;
 mod client_ip;
 mod conditional;
 mod context;

@@ -7,16 +7,18 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, Respo
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::{oauth, passwords, sessions};
+use crate::billing::{subscriptions as billing_routes, webhooks};
 use crate::projects::{files, messages, project};
-use crate::{docs, service};
+use crate::{admin, docs, service};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Devora API",
         version = "2.0.0",
-        description = "Devora's backend: accounts and sign-in, projects with their files and conversation. \
-AI generation jobs, billing and administration are not served yet.\n\n\
+        description = "Devora's backend: accounts and sign-in, projects with their files and conversation, \
+billing with Stripe (plans and what they grant, checkout, portal, webhooks, reconcile). \
+AI generation jobs and the rest of administration are not served yet.\n\n\
 Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`; \
 every response carries `X-Request-Id`.",
     ),
@@ -51,12 +53,24 @@ every response carries `X-Request-Id`.",
         files::delete_file,
         messages::list_messages,
         messages::post_message,
+        billing_routes::plans,
+        billing_routes::subscription,
+        billing_routes::sync,
+        billing_routes::checkout,
+        billing_routes::portal,
+        billing_routes::cancel,
+        billing_routes::resume,
+        billing_routes::invoices,
+        webhooks::stripe,
+        admin::reconcile_billing,
     ),
     components(schemas(Problem, ErrorCode, FieldError, FieldErrorCode, OAuthCallbackError)),
     tags(
         (name = "service", description = "Service information, health, metrics and documentation"),
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
         (name = "projects", description = "Projects, their files and conversation"),
+        (name = "billing", description = "Plans, the caller's subscription (Stripe Checkout and portal), invoices, and Stripe's webhook"),
+        (name = "admin", description = "Operator routes, for administrators only"),
     ),
     modifiers(&BearerAuth, &Conventions),
 )]

@@ -8,7 +8,7 @@ use devora_app::PolicyKind;
 
 use crate::ApiError;
 use crate::rate_limit::{RoutePolicy, limit, not_found};
-use crate::{auth, docs, projects, service};
+use crate::{admin, auth, billing, docs, projects, service};
 
 /// A resource whose other methods answer 405 with `Allow` (actix would otherwise
 /// fall through to the app's 404).
@@ -34,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("", "GET").route(web::get().to(service::root)).wrap(limit(PolicyKind::Public)))
             .service(auth::scope())
             .service(projects::scope())
+            .service(billing::scope())
+            .service(admin::scope())
             .default_service(not_found(RoutePolicy::ByMethod)),
     );
     service::configure(cfg);

@@ -29,4 +29,12 @@ request_id: string,
 /**
  * Present on validation failures: each broken rule.
  */
-errors?: Array<FieldError>, };
+errors?: Array<FieldError>, 
+/**
+ * Present on `plan-limit`: what the caller's plan allows.
+ */
+limit?: number, 
+/**
+ * Present on `plan-limit`: how many the caller has now.
+ */
+current?: number, };

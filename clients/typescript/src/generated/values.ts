@@ -9,9 +9,12 @@ import type { AccountStatus } from "./AccountStatus.js";
 import type { FrameworkDto } from "./FrameworkDto.js";
 import type { MessageRoleDto } from "./MessageRoleDto.js";
 import type { ComponentState } from "./ComponentState.js";
+import type { BillingIntervalDto } from "./BillingIntervalDto.js";
+import type { SubscriptionStatusDto } from "./SubscriptionStatusDto.js";
+import type { InvoiceStatusDto } from "./InvoiceStatusDto.js";
 
 /** Every `ErrorCode`. */
-export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight"] as const satisfies readonly ErrorCode[];
+export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight"] as const satisfies readonly ErrorCode[];
 
 /** Every `FieldErrorCode`. */
 export const FIELD_ERROR_CODES = ["required", "invalid", "unknown-field", "not-an-object", "too-short", "too-long", "too-common", "too-deep", "absolute", "backslash", "control-character", "dot-segment", "out-of-range", "not-allowed", "incorrect"] as const satisfies readonly FieldErrorCode[];
@@ -36,3 +39,12 @@ export const MESSAGE_ROLES = ["user", "assistant", "system"] as const satisfies 
 
 /** Every `ComponentState`. */
 export const COMPONENT_STATES = ["up", "down", "disabled"] as const satisfies readonly ComponentState[];
+
+/** Every `BillingIntervalDto`. */
+export const BILLING_INTERVALS = ["month", "year"] as const satisfies readonly BillingIntervalDto[];
+
+/** Every `SubscriptionStatusDto`. */
+export const SUBSCRIPTION_STATUSES = ["active", "trialing", "past_due", "canceled", "unpaid", "incomplete", "incomplete_expired", "paused"] as const satisfies readonly SubscriptionStatusDto[];
+
+/** Every `InvoiceStatusDto`. */
+export const INVOICE_STATUSES = ["draft", "open", "paid", "uncollectible", "void"] as const satisfies readonly InvoiceStatusDto[];

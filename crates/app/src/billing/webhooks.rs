@@ -39,16 +39,23 @@ impl BillingService {
     /// [`WebhookFailure::Failed`] when applying failed (nothing recorded: the
     /// provider's retry will apply it).
     pub async fn handle_webhook(&self, signature: &str, payload: &[u8]) -> Result<WebhookOutcome, WebhookFailure> {
+        let event = self.verify_webhook(signature, payload)?;
+        Ok(self.apply_event(&event).await?)
+    }
+
+    /// Checks a delivery's signature on the raw body and reads its event.
+    ///
+    /// # Errors
+    /// [`WebhookFailure::NotConfigured`] without a webhook secret;
+    /// [`WebhookFailure::Rejected`] when the signature does not verify.
+    pub fn verify_webhook(&self, signature: &str, payload: &[u8]) -> Result<ProviderEvent, WebhookFailure> {
         let verifier = self
             .ports
             .provider
             .as_ref()
             .and_then(|p| p.webhooks.clone())
             .ok_or(WebhookFailure::NotConfigured(STRIPE_WEBHOOK_SECRET))?;
-        let event = verifier
-            .verify(signature, payload, self.ports.clock.now())
-            .map_err(|e| WebhookFailure::Rejected(e.to_string()))?;
-        Ok(self.apply_event(&event).await?)
+        verifier.verify(signature, payload, self.ports.clock.now()).map_err(|e| WebhookFailure::Rejected(e.to_string()))
     }
 
     /// Applies a verified event.
