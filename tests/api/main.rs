@@ -4,6 +4,7 @@
 
 mod architecture;
 mod auth;
+mod billing;
 mod contract;
 mod docs;
 mod docs_pages;

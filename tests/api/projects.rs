@@ -93,8 +93,10 @@ scenario!(the_plan_limit_holds_under_concurrent_creates, [sqlite_memory, postgre
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 7, "{variant:?}: {statuses:?}");
     let list: Value = app.get_json_as(&token, "/api/v2/projects").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
-    assert_problem(app.post_as(&token, "/api/v2/projects", &json!({"name": "one more"})).await, 403, "plan-limit")
-        .await;
+    let refused =
+        assert_problem(app.post_as(&token, "/api/v2/projects", &json!({"name": "one more"})).await, 403, "plan-limit")
+            .await;
+    assert_eq!((refused["limit"].as_u64(), refused["current"].as_u64()), (Some(3), Some(3)), "{refused}");
 });
 
 scenario!(files_are_binary_safe_with_size_sha256_and_etags, [all], |app: TestApp| {

@@ -19,6 +19,16 @@ pub struct ReconcileReport {
     pub failed: Vec<String>,
 }
 
+/// What reconciling one customer found.
+enum Checked {
+    /// A customer of no user of Devora's.
+    NotOurs,
+    /// Local state matched the provider's.
+    Same,
+    /// Local state was repaired; the subscription's id.
+    Repaired(String),
+}
+
 impl BillingService {
     /// Compares every subscription at the provider with local state and repairs
     /// drift. Idempotent: a second run repairs nothing.
@@ -32,22 +42,22 @@ impl BillingService {
             by_customer.entry(subscription.customer.clone()).or_default().push(subscription);
         }
         let concurrency = self.config.reconcile_concurrency.max(1);
-        let outcomes: Vec<(String, Result<Option<Option<String>>, BillingError>)> =
-            futures_util::stream::iter(by_customer)
-                .map(|(customer, subscriptions)| async move {
-                    let outcome = self.reconcile_customer(&customer, subscriptions).await;
-                    (customer, outcome)
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
+        let outcomes: Vec<(String, Result<Checked, BillingError>)> = futures_util::stream::iter(by_customer)
+            .map(|(customer, subscriptions)| async move {
+                let outcome = self.reconcile_customer(&customer, subscriptions).await;
+                (customer, outcome)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         let mut report = ReconcileReport::default();
         for (customer, outcome) in outcomes {
             match outcome {
-                Ok(None) => {}
-                Ok(Some(repaired)) => {
+                Ok(Checked::NotOurs) => {}
+                Ok(Checked::Same) => report.checked += 1,
+                Ok(Checked::Repaired(id)) => {
                     report.checked += 1;
-                    report.repaired.extend(repaired);
+                    report.repaired.push(id);
                 }
                 Err(err) => {
                     tracing::error!(customer, error = %err, "reconcile failed for a customer");
@@ -67,19 +77,19 @@ impl BillingService {
         Ok(report)
     }
 
-    /// `None` for a customer of no user of Devora's; `Some(repaired id)` otherwise.
     async fn reconcile_customer(
         &self,
         customer: &str,
         subscriptions: Vec<ProviderSubscription>,
-    ) -> Result<Option<Option<String>>, BillingError> {
-        let Some(latest) = most_relevant(subscriptions) else { return Ok(None) };
-        let Some(mut lock) = self.ports.store.lock_customer(customer).await? else { return Ok(None) };
+    ) -> Result<Checked, BillingError> {
+        let Some(latest) = most_relevant(subscriptions) else { return Ok(Checked::NotOurs) };
+        let Some(mut lock) = self.ports.store.lock_customer(customer).await? else { return Ok(Checked::NotOurs) };
         let repaired = self.apply(&mut lock, &latest).await?;
         lock.commit().await?;
-        if repaired {
-            tracing::warn!(customer, subscription = %latest.id, "billing drift repaired");
+        if !repaired {
+            return Ok(Checked::Same);
         }
-        Ok(Some(repaired.then(|| latest.id.clone())))
+        tracing::warn!(customer, subscription = %latest.id, "billing drift repaired");
+        Ok(Checked::Repaired(latest.id))
     }
 }

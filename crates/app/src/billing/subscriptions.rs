@@ -108,6 +108,7 @@ impl BillingService {
     /// # Errors
     /// Storage failures.
     pub async fn subscription(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
+        self.gateway()?;
         let subscription = self.ports.store.subscription_of(user).await?;
         Ok(SubscriptionView { plan: self.granted(subscription.as_ref()), subscription })
     }

@@ -49,12 +49,8 @@ impl BillingService {
     /// [`WebhookFailure::NotConfigured`] without a webhook secret;
     /// [`WebhookFailure::Rejected`] when the signature does not verify.
     pub fn verify_webhook(&self, signature: &str, payload: &[u8]) -> Result<ProviderEvent, WebhookFailure> {
-        let verifier = self
-            .ports
-            .provider
-            .as_ref()
-            .and_then(|p| p.webhooks.clone())
-            .ok_or(WebhookFailure::NotConfigured(STRIPE_WEBHOOK_SECRET))?;
+        let provider = self.ports.provider.as_ref().ok_or(WebhookFailure::NotConfigured(super::STRIPE_SECRET_KEY))?;
+        let verifier = provider.webhooks.clone().ok_or(WebhookFailure::NotConfigured(STRIPE_WEBHOOK_SECRET))?;
         verifier.verify(signature, payload, self.ports.clock.now()).map_err(|e| WebhookFailure::Rejected(e.to_string()))
     }
 
