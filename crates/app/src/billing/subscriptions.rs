@@ -228,3 +228,70 @@ fn same_state(a: &Subscription, b: &Subscription) -> bool {
     (&a.id, &a.customer, &a.plan, a.interval, a.status, a.current_period_end, a.cancel_at_period_end)
         == (&b.id, &b.customer, &b.plan, b.interval, b.status, b.current_period_end, b.cancel_at_period_end)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use devora_domain::SubscriptionStatus as S;
+
+    use super::*;
+
+    fn provider(id: &str, status: S, period_end: DateTime<Utc>) -> ProviderSubscription {
+        ProviderSubscription {
+            id: id.into(),
+            customer: "cus_1".into(),
+            status,
+            price_id: Some("price_pro".into()),
+            current_period_end: period_end,
+            cancel_at_period_end: false,
+            user_id: None,
+        }
+    }
+
+    fn stored(id: &str, status: S, period_end: DateTime<Utc>) -> Subscription {
+        Subscription {
+            user_id: UserId::new(),
+            id: id.into(),
+            customer: "cus_1".into(),
+            plan: PlanId::parse("pro").unwrap(),
+            interval: None,
+            status,
+            current_period_end: period_end,
+            cancel_at_period_end: false,
+            past_due_since: None,
+            updated_at: period_end,
+        }
+    }
+
+    #[test]
+    fn an_old_ended_subscription_never_overwrites_a_newer_one() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::days(30);
+        // The same subscription always replaces itself (deleted after updated stays deleted).
+        assert!(replaces(Some(&stored("sub_a", S::Active, later)), &provider("sub_a", S::Canceled, later)));
+        assert!(replaces(None, &provider("sub_a", S::Canceled, now)));
+        // Another, ended subscription does not replace a live one...
+        assert!(!replaces(Some(&stored("sub_new", S::Active, later)), &provider("sub_old", S::Canceled, now)));
+        // ...but a live one replaces an ended one, and a newer live one an older.
+        assert!(replaces(Some(&stored("sub_old", S::Canceled, now)), &provider("sub_new", S::Active, later)));
+        assert!(replaces(Some(&stored("sub_a", S::Active, now)), &provider("sub_b", S::Active, later)));
+        assert!(!replaces(Some(&stored("sub_a", S::Active, later)), &provider("sub_b", S::Active, now)));
+    }
+
+    #[test]
+    fn of_several_the_live_one_with_the_latest_period_is_the_one_that_counts() {
+        let now = Utc::now();
+        let picked = most_relevant(vec![
+            provider("sub_old", S::Canceled, now + chrono::Duration::days(90)),
+            provider("sub_live", S::Active, now + chrono::Duration::days(10)),
+            provider("sub_live_older", S::PastDue, now + chrono::Duration::days(5)),
+        ]);
+        assert_eq!(picked.map(|s| s.id), Some("sub_live".into()));
+        let ended = most_relevant(vec![
+            provider("a", S::Canceled, now),
+            provider("b", S::IncompleteExpired, now + chrono::Duration::days(1)),
+        ]);
+        assert_eq!(ended.map(|s| s.id), Some("b".into()));
+        assert_eq!(most_relevant(vec![]), None);
+    }
+}
