@@ -42,7 +42,9 @@ struct ErrorBody {
 /// What one try came to.
 enum Attempt {
     Answered(Vec<u8>),
-    Failed { retry: bool, error: GatewayError, detail: String },
+    /// Worth another try; what went wrong, for the log and the final error.
+    Transient(String),
+    Final(GatewayError),
 }
 
 pub(crate) struct StripeClient {
@@ -85,24 +87,18 @@ impl StripeClient {
                         GatewayError::Unavailable(format!("stripe {} {path}: unreadable answer: {e}", method.as_str()))
                     });
                 }
-                Attempt::Failed { retry: true, detail, .. } if tries <= retry.max_retries => {
+                Attempt::Transient(detail) if tries <= retry.max_retries => {
                     let wait = retry.delay(tries - 1);
-                    tracing::warn!(
-                        method = method.as_str(),
-                        path,
-                        tries,
-                        ?wait,
-                        "stripe call failed ({detail}); retrying"
-                    );
+                    tracing::warn!(method = method.as_str(), path, tries, ?wait, %detail, "stripe call failed; retrying");
                     tokio::time::sleep(wait).await;
                 }
-                Attempt::Failed { retry: true, detail, .. } => {
+                Attempt::Transient(detail) => {
                     return Err(GatewayError::Unavailable(format!(
                         "stripe {} {path}: {detail} (gave up after {tries} tries)",
                         method.as_str()
                     )));
                 }
-                Attempt::Failed { retry: false, error, .. } => return Err(error),
+                Attempt::Final(error) => return Err(error),
             }
         }
     }
@@ -126,12 +122,7 @@ impl StripeClient {
             request = request.header("Idempotency-Key", key);
         }
         let transport = |e: reqwest::Error| {
-            let detail = if e.is_timeout() { format!("timed out: {e}") } else { format!("unreachable: {e}") };
-            Attempt::Failed {
-                retry: true,
-                error: GatewayError::Unavailable(format!("stripe {} {path}: {detail}", method.as_str())),
-                detail,
-            }
+            Attempt::Transient(if e.is_timeout() { format!("timed out: {e}") } else { format!("unreachable: {e}") })
         };
         let response = match request.send().await {
             Ok(response) => response,
@@ -155,7 +146,11 @@ impl StripeClient {
         }
         let error = error_from(status, &body);
         tracing::debug!(method = method.as_str(), path, %status, request_id, %error, "stripe answered an error");
-        Attempt::Failed { retry: is_retryable(status, should_retry), detail: format!("{status}: {error}"), error }
+        if is_retryable(status, should_retry) {
+            Attempt::Transient(format!("{status} (request {request_id}): {error}"))
+        } else {
+            Attempt::Final(error)
+        }
     }
 }
 

@@ -21,6 +21,21 @@
 //!   backoff and full jitter ([`RetryPolicy`]); `Stripe-Should-Retry` overrides that
 //!   either way. POSTs are retried like GETs: the key makes them safe.
 //! - Errors are typed from Stripe's `error.type` / `error.code` / `error.message`.
+//!
+//! # Wiring
+//! ```no_run
+//! use devora_outbound::{OutboundConfig, OutboundHttp};
+//! use devora_stripe::{StripeConfig, StripeGateway, StripeWebhookConfig, StripeWebhooks};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = OutboundHttp::new(OutboundConfig::default())?; // the process's one client
+//! // STRIPE_SECRET_KEY, STRIPE_API_BASE
+//! let gateway = StripeGateway::new(StripeConfig::new("sk_test_...").with_api_base("https://api.stripe.com"), http);
+//! // STRIPE_WEBHOOK_SECRET, split on commas
+//! let webhooks = StripeWebhooks::new(StripeWebhookConfig::new(vec!["whsec_new".into(), "whsec_old".into()]));
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod form;
