@@ -16,6 +16,7 @@ mod resilience;
 mod route_policies;
 mod service;
 mod startup;
+mod stripe_adapter;
 
 pub use devora_e2e::{Options, PASSWORD, ProxyMode, SignedIn, TestApp, Variant, scenario, unique_email};
 pub use serde_json::Value;

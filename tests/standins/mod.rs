@@ -4,6 +4,7 @@
 
 mod github;
 mod oidc;
+mod stripe;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use github::{FakeGitHubAccount, GitHubStandIn};
 pub use oidc::{ClaimsPlacement, FakeIdentity, IdTokenFault, OidcIssuer};
+pub use stripe::{FakeCheckoutSession, FakeStripeCustomer, Fault, STRIPE_STANDIN_API_VERSION, StripeStandIn};
 
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
