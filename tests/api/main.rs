@@ -5,6 +5,7 @@
 mod architecture;
 mod auth;
 mod billing;
+mod billing_flows;
 mod contract;
 mod docs;
 mod docs_pages;

@@ -28,9 +28,10 @@ use devora_http::{AppState, HttpConfig, RouteHook};
 use devora_memory::{MemoryCache, MemoryRateLimiter};
 use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider};
 use devora_outbound::{OutboundConfig, OutboundHttp};
-use devora_ports::{Cache, Probe, RateLimiter};
+use devora_ports::{Cache, Probe, RateLimiter, WebhookVerifier};
 use devora_ports::{FileLimits, IdentityProvider, SystemClock};
 use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisStore};
+use devora_stripe::{StripeConfig, StripeGateway, StripeWebhookConfig, StripeWebhooks};
 use secrecy::ExposeSecret;
 
 pub use config::Settings;
@@ -172,9 +173,19 @@ fn auth_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>)
     Ok(AuthService::new(ports, config))
 }
 
-/// The payment provider for these settings: `None` without `STRIPE_SECRET_KEY`.
-fn payment_provider(_settings: &Settings) -> Result<Option<Provider>, StartupError> {
-    Ok(None)
+/// The payment provider for these settings: `None` without `STRIPE_SECRET_KEY`;
+/// webhooks only with `STRIPE_WEBHOOK_SECRET`.
+fn payment_provider(settings: &Settings) -> Result<Option<Provider>, StartupError> {
+    let integrations = &settings.integrations;
+    let Some(key) = &integrations.stripe_secret_key else { return Ok(None) };
+    let http = OutboundHttp::new(OutboundConfig::default())
+        .map_err(|e| StartupError::Setup { what: "the outbound HTTP client", detail: e.to_string() })?;
+    let config = StripeConfig::new(key.expose_secret()).with_api_base(integrations.stripe_api_base.as_str());
+    let secrets: Vec<String> =
+        integrations.stripe_webhook_secrets.iter().map(|s| s.expose_secret().to_owned()).collect();
+    let webhooks = (!secrets.is_empty())
+        .then(|| Arc::new(StripeWebhooks::new(StripeWebhookConfig::new(secrets))) as Arc<dyn WebhookVerifier>);
+    Ok(Some(Provider { gateway: Arc::new(StripeGateway::new(config, http)), webhooks }))
 }
 
 /// Plans, entitlements and subscriptions over the database and the provider.
@@ -216,6 +227,11 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
 /// The background work every node runs, started with the server.
 fn background_tasks(settings: &Settings, database: &Database, billing: &BillingService) -> Tasks {
     let mut tasks = Tasks::new();
+    let check = billing.clone();
+    tasks.spawn("check-webhook-api-version", move |_| async move {
+        check.check_webhook_versions().await;
+        Ok::<(), std::convert::Infallible>(())
+    });
     let billing = billing.clone();
     tasks.spawn_periodic("purge-webhook-events", settings.purge_interval, move || {
         let billing = billing.clone();

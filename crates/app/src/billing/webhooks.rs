@@ -102,3 +102,31 @@ impl BillingService {
         Ok(self.ports.store.purge_events(self.ports.clock.now() - retention).await?)
     }
 }
+
+impl BillingService {
+    /// Warns about webhook endpoints whose events Stripe renders in another API
+    /// version than the adapter's (their payloads may lack what it reads). Quiet
+    /// when the key may not read endpoints; nothing to do without a provider.
+    pub async fn check_webhook_versions(&self) {
+        let Some(provider) = &self.ports.provider else { return };
+        let pinned = provider.gateway.api_version();
+        match provider.gateway.webhook_endpoints().await {
+            Ok(endpoints) => {
+                for endpoint in endpoints {
+                    if let Some(version) = endpoint.api_version.as_deref()
+                        && version != pinned
+                    {
+                        tracing::warn!(
+                            endpoint = %endpoint.id,
+                            url = %endpoint.url,
+                            endpoint_version = version,
+                            pinned,
+                            "a Stripe webhook endpoint renders events in another API version than the adapter's"
+                        );
+                    }
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "cannot read Stripe's webhook endpoints; version not checked"),
+        }
+    }
+}
