@@ -49,8 +49,19 @@ run() {
   "$work/venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
     --checks "$checks" --max-examples "$examples" --workers 1 --no-color "$@"
 }
-# Every operation but revoke_session, signed in...
-run --header "Authorization: Bearer $token" --exclude-operation-id revoke_session
+# Billing without Stripe (this run has no STRIPE_SECRET_KEY) answers its documented
+# 503 `not-configured`, which `not_a_server_error` would count as a failure: those
+# operations run on their own below, held to every other check.
+stripe_ops=(get_subscription sync_subscription create_checkout create_portal cancel_subscription
+  resume_subscription list_invoices stripe_webhook reconcile_billing)
+exclude=()
+include=()
+for op in "${stripe_ops[@]}"; do exclude+=(--exclude-operation-id "$op"); include+=(--include-operation-id "$op"); done
+# Every operation but revoke_session and those, signed in...
+run --header "Authorization: Bearer $token" --exclude-operation-id revoke_session "${exclude[@]}"
+checks=status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+run --header "Authorization: Bearer $token" "${include[@]}"
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 # ...then revoke_session on its own, last: once the run revokes the session it is
 # signed in with (its stateful phase finds the id in GET /auth/sessions), every
 # later call is a 401, which would hollow out the rest of the run.

@@ -11,6 +11,9 @@ use crate::context::{self, PROBLEM_JSON};
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What a 503 `not-configured` asks clients to wait, in seconds.
+const NOT_CONFIGURED_RETRY_AFTER_SECS: &str = "3600";
+
 /// What a 503 for an unavailable database asks clients to wait, in seconds.
 const UNAVAILABLE_RETRY_AFTER_SECS: &str = "2";
 
@@ -182,10 +185,12 @@ pub fn invalid_field(field: &str, invalid: impl Into<devora_domain::Invalid>) ->
 
 impl From<devora_app::NotConfigured> for ApiError {
     fn from(err: devora_app::NotConfigured) -> Self {
+        // Configuration does not appear by itself: ask clients to come back much later.
         Self::new(
             ErrorCode::NotConfigured,
             format!("{} is not configured on this server; its operator sets {}.", err.feature, err.variable),
         )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static(NOT_CONFIGURED_RETRY_AFTER_SECS))
     }
 }
 
