@@ -29,6 +29,24 @@ fn production_refuses_missing_secret_and_sqlite() {
 }
 
 #[test]
+fn production_refuses_a_stripe_key_without_a_webhook_secret() {
+    let base = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef0123"),
+        ("DATABASE_URL", "postgres://u:p@db/devora"),
+        ("STRIPE_SECRET_KEY", "sk_live_x"),
+    ];
+    let err = Settings::from_vars(vars(&base)).unwrap_err();
+    assert!(err.0.iter().any(|e| e.variable == "STRIPE_WEBHOOK_SECRET"), "{err}");
+    let mut with_secret = base.to_vec();
+    with_secret.push(("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b"));
+    let settings = Settings::from_vars(vars(&with_secret)).unwrap();
+    assert_eq!(settings.integrations.stripe_webhook_secrets.len(), 2, "a comma list for rotation");
+    // Development runs a key without webhooks (checkout works, deliveries answer 503).
+    assert!(Settings::from_vars(vars(&[("STRIPE_SECRET_KEY", "sk_test_x")])).is_ok());
+}
+
+#[test]
 fn production_accepts_sqlite_when_explicitly_allowed() {
     let s = Settings::from_vars(vars(&[
         ("APP_ENV", "production"),
