@@ -1,20 +1,34 @@
-export {
-  DevoraClient,
-  MemoryStore,
-  MemoryTokenStore,
-  MemoryVerifierStore,
-  OPERATIONS,
-  SessionVerifierStore,
-} from "./client.js";
 export type {
+  AuthApi,
+  AuthCalls,
   CallOptions,
   ClientOptions,
-  OperationId,
+  MetaApi,
   PageOptions,
+  ProjectCalls,
+  ProjectsApi,
   RequestOptions,
-  Store,
-  TokenStore,
-  VerifierStore,
-} from "./client.js";
+  ServiceApi,
+  ServiceCalls,
+} from "./api.js";
+export { DevoraClient } from "./client.js";
 export { ApiError, isProblem } from "./errors.js";
+export type { ApiErrorKind, ApiErrorOptions } from "./errors.js";
+export type { RateLimit, Reply, ResponseMeta, WithMeta } from "./meta.js";
+export { OPERATIONS } from "./operations.js";
+export type { OperationId } from "./operations.js";
+export { MemoryStore, MemoryTokenStore, MemoryVerifierStore, SessionVerifierStore } from "./stores.js";
+export type { MaybePromise, Store, TokenStore, VerifierStore } from "./stores.js";
+// The generated DTO types, and the values of every enum among them.
 export type * from "./generated/index.js";
+export {
+  ACCOUNT_STATUSES,
+  COMPONENT_STATES,
+  ERROR_CODES,
+  FIELD_ERROR_CODES,
+  FRAMEWORKS,
+  MESSAGE_ROLES,
+  OAUTH_CALLBACK_ERRORS,
+  OAUTH_PROVIDER_IDS,
+  USER_ROLES,
+} from "./generated/values.js";

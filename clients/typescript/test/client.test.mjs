@@ -1,84 +1,41 @@
 // The typed client against the real server: node's test runner starts
-// `devora-server` (DEVORA_SERVER_BIN, default ../../target/debug/devora-server)
-// on a free port with a fresh SQLite file, and drives it through the client.
+// `devora-server` (see server.mjs) and drives it through the client.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 
-import { ApiError, DevoraClient, MemoryTokenStore, OPERATIONS } from "../dist/index.js";
+import {
+  ACCOUNT_STATUSES,
+  ApiError,
+  COMPONENT_STATES,
+  DevoraClient,
+  ERROR_CODES,
+  FIELD_ERROR_CODES,
+  FRAMEWORKS,
+  MemoryTokenStore,
+  MESSAGE_ROLES,
+  OAUTH_PROVIDER_IDS,
+  OPERATIONS,
+  USER_ROLES,
+} from "../dist/index.js";
+import { SECRET, email, password, startServer, stopServers } from "./server.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const binary = process.env.DEVORA_SERVER_BIN ?? resolve(here, "../../../target/debug/devora-server");
-const SECRET = "client-test-secret-client-test-secret";
-const servers = [];
-let dir;
 let baseUrl;
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => done(port));
-    });
-  });
-}
-
-/** Starts a server with its own SQLite file; `env` adds to or overrides the defaults. */
-async function startServer(name, env = {}) {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = spawn(binary, [], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}?mode=rwc`,
-      JWT_SECRET: SECRET,
-      RATE_LIMIT_AUTH: "1000/min",
-      RATE_LIMIT_LOGIN: "1000/min",
-      RATE_LIMIT_LOGIN_IP: "1000/min",
-      FREE_PLAN_MAX_PROJECTS: "1000",
-      // GitHub sign-in, against a closed local port: starting a sign-in only builds a URL.
-      GITHUB_CLIENT_ID: "client-test",
-      GITHUB_CLIENT_SECRET: "client-test-secret",
-      GITHUB_OAUTH_BASE: "http://127.0.0.1:9",
-      GITHUB_API_BASE: "http://127.0.0.1:9",
-      RUST_LOG: "warn",
-      ...env,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  servers.push(server);
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${url}/health/ready`)).ok) return url;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`devora-server did not become ready (${binary})`);
-}
+// Every problem the server sends these tests, recorded to check its codes against ERROR_CODES.
+const problems = [];
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (...args) => {
+  const res = await realFetch(...args);
+  if (res.headers.get("content-type")?.startsWith("application/problem+json")) problems.push(await res.clone().json());
+  return res;
+};
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "devora-client-"));
   baseUrl = await startServer("client");
 });
 
-after(() => {
-  for (const server of servers) server.kill("SIGTERM");
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-const email = () => `client-${crypto.randomUUID()}@example.com`;
-const password = "client test passphrase";
+after(stopServers);
 
 async function signedIn(fetchImpl, url = baseUrl) {
   const client = new DevoraClient(fetchImpl ? { baseUrl: url, fetch: fetchImpl } : { baseUrl: url });
@@ -110,6 +67,16 @@ test("register, me, update, sessions, logout", async () => {
   assert.equal((await res.json()).code, "session-revoked");
 });
 
+test("register signs the client in: no login, one session", async () => {
+  const client = new DevoraClient({ baseUrl });
+  const registered = await client.auth.register({ email: email(), password, name: "Registered" });
+  assert.deepEqual(client.tokens.get(), registered.tokens);
+  assert.equal((await client.auth.me()).id, registered.user.id);
+  const sessions = await client.auth.sessions();
+  assert.equal(sessions.items.length, 1, "register made the only session");
+  assert.equal(sessions.items[0].current, true);
+});
+
 test("problems become ApiErrors with their code and request id", async () => {
   const client = new DevoraClient({ baseUrl });
   await assert.rejects(
@@ -134,18 +101,24 @@ test("projects, files and messages round-trip", async () => {
   const entry = await client.projects.putFile(project.id, "assets/data file.bin", bytes);
   assert.equal(entry.size, 6);
   assert.deepEqual(await client.projects.readFile(project.id, "assets/data file.bin"), bytes);
-  assert.deepEqual((await client.projects.files(project.id)).items.map((f) => f.path), ["assets/data file.bin"]);
+  assert.deepEqual(
+    (await client.projects.files(project.id)).items.map((f) => f.path),
+    ["assets/data file.bin"],
+  );
   await client.projects.deleteFile(project.id, "assets/data file.bin");
   assert.equal((await client.projects.files(project.id)).items.length, 0);
 
   const first = await client.projects.postMessage(project.id, "Hello", { idempotencyKey: "m-1" });
   const again = await client.projects.postMessage(project.id, "Hello", { idempotencyKey: "m-1" });
   assert.equal(first.id, again.id);
-  assert.deepEqual((await client.projects.messages(project.id)).items.map((m) => m.content), ["Hello"]);
+  assert.deepEqual(
+    (await client.projects.messages(project.id)).items.map((m) => m.content),
+    ["Hello"],
+  );
 
   for (let i = 0; i < 4; i++) await client.projects.create({ name: `Extra ${i}` });
   const all = [];
-  for await (const p of client.projects.all(2)) all.push(p.name);
+  for await (const p of client.projects.all({ limit: 2 })) all.push(p.name);
   assert.equal(all.length, 5);
   assert.equal(all[0], "Extra 3");
 
@@ -181,112 +154,143 @@ function holdingRefreshes() {
   return { fetch: hold, release, started };
 }
 
-test("an expired access token is refreshed once for many concurrent calls", async () => {
-  let refreshes = 0;
-  const codes = [];
-  const counting = async (url, init) => {
-    if (String(url).endsWith("/api/v2/auth/refresh")) refreshes++;
-    const res = await fetch(url, init);
-    if (res.status === 401) codes.push((await res.clone().json()).code);
-    return res;
-  };
-  const { client } = await signedIn(counting);
-  const tokens = client.tokens.get();
-  client.tokens.set({ ...tokens, access_token: expired(tokens.access_token) });
-  const results = await Promise.all(Array.from({ length: 6 }, () => client.auth.me()));
-  assert.equal(results.length, 6);
-  assert.ok(codes.length > 0 && codes.every((c) => c === "token-expired"), `the server said ${codes}`);
-  assert.equal(refreshes, 1, "one refresh for every concurrent caller");
-  assert.notEqual(client.tokens.get().refresh_token, tokens.refresh_token, "the refresh token rotated");
-});
+/**
+ * A store that answers later, as IndexedDB or React Native storage do: every
+ * get and set waits a few milliseconds (at random, so writes the client does
+ * not order itself may land out of order).
+ */
+class SlowStore {
+  #value = null;
+  async get() {
+    await pause();
+    return this.#value;
+  }
+  async set(value) {
+    await pause();
+    this.#value = value;
+  }
+}
+const pause = () => new Promise((r) => setTimeout(r, 1 + Math.floor(Math.random() * 8)));
 
-test("a refresh refused for a reason that is not the session keeps the session", async () => {
-  const busy = await startServer("busy", { RATE_LIMIT_WRITES: "1/min" });
-  let ended = false;
-  const client = new DevoraClient({ baseUrl: busy, onSessionEnded: () => (ended = true) });
-  await client.auth.register({ email: email(), password, name: "Busy" });
-  const spoil = () => client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
-  spoil();
-  await client.auth.me(); // the one refresh the `writes` quota allows
-  spoil();
-  const before = client.tokens.get();
-  const refused = await failure(client.auth.me());
-  assert.deepEqual([refused.status, refused.code], [429, "quota-exceeded"]);
-  assert.ok(refused.error.retryAfter >= 1);
-  assert.equal(ended, false, "a rate-limited refresh does not end the session");
-  assert.deepEqual(client.tokens.get(), before, "and keeps the tokens for a later try");
-});
+// The refresh and sign-in/sign-out guarantees, with a store that answers at once and one that does not.
+for (const [kind, newStore] of [
+  ["memory store", () => new MemoryTokenStore()],
+  ["asynchronous store", () => new SlowStore()],
+]) {
+  /** A client on `newStore()` (and `options`), signed in as a new user. */
+  async function signedInWith(options = {}, url = baseUrl) {
+    const client = new DevoraClient({ baseUrl: url, tokens: newStore(), ...options });
+    const res = await client.auth.register({ email: email(), password, name: "Client Test" });
+    return { client, user: res.user };
+  }
+  /** Replaces the access token with an expired one. */
+  async function spoil(client) {
+    const tokens = await client.tokens.get();
+    await client.tokens.set({ ...tokens, access_token: expired(tokens.access_token) });
+    return tokens;
+  }
 
-test("signing in while a refresh is in flight keeps the new sign-in", async () => {
-  const held = holdingRefreshes();
-  const { client } = await signedIn(held.fetch);
-  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
-  const pending = client.auth.me();
-  await held.started();
-  const other = email();
-  await new DevoraClient({ baseUrl }).auth.register({ email: other, password, name: "Other" });
-  const fresh = await client.auth.login({ email: other, password });
-  held.release();
-  // The call was made for the first account: it is not retried as the second.
-  assert.equal((await failure(pending)).code, "token-expired");
-  assert.deepEqual(client.tokens.get(), fresh.tokens, "the late refresh did not overwrite the new tokens");
-});
+  test(`an expired access token is refreshed once for many concurrent calls (${kind})`, async () => {
+    let refreshes = 0;
+    const codes = [];
+    const counting = async (url, init) => {
+      if (String(url).endsWith("/api/v2/auth/refresh")) refreshes++;
+      const res = await fetch(url, init);
+      if (res.status === 401) codes.push((await res.clone().json()).code);
+      return res;
+    };
+    const { client } = await signedInWith({ fetch: counting });
+    const tokens = await spoil(client);
+    const results = await Promise.all(Array.from({ length: 6 }, () => client.auth.me()));
+    assert.equal(results.length, 6);
+    assert.ok(codes.length > 0 && codes.every((c) => c === "token-expired"), `the server said ${codes}`);
+    assert.equal(refreshes, 1, "one refresh for every concurrent caller");
+    assert.notEqual((await client.tokens.get()).refresh_token, tokens.refresh_token, "the refresh token rotated");
+  });
 
-test("a call is never retried as another account signed in meanwhile", async () => {
-  // Hold back the answer to the first project create (a 401: its token expired).
-  let release;
-  const gate = new Promise((resolve) => (release = resolve));
-  let held = false;
-  let reached;
-  const arrived = new Promise((resolve) => (reached = resolve));
-  const holding = async (url, init) => {
-    const res = await fetch(url, init);
-    if (!held && init?.method === "POST" && String(url).endsWith("/api/v2/projects")) {
-      held = true;
-      reached();
-      await gate;
-    }
-    return res;
-  };
-  const client = new DevoraClient({ baseUrl, fetch: holding });
-  await client.auth.register({ email: email(), password, name: "First" });
-  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
-  const pending = client.projects.create({ name: "Meant for the first account" });
-  await arrived;
-  await client.auth.logout();
-  const second = email();
-  await new DevoraClient({ baseUrl }).auth.register({ email: second, password, name: "Second" });
-  await client.auth.login({ email: second, password });
-  release();
-  assert.equal((await failure(pending)).status, 401);
-  assert.deepEqual((await client.projects.list()).items, [], "nothing was created in the second account");
-});
+  test(`a refresh refused for a reason that is not the session keeps the session (${kind})`, async () => {
+    const busy = await startServer(`busy-${kind.split(" ")[0]}`, { RATE_LIMIT_WRITES: "1/min" });
+    let ended = false;
+    const { client } = await signedInWith({ onSessionEnded: () => (ended = true) }, busy);
+    await spoil(client);
+    await client.auth.me(); // the one refresh the `writes` quota allows
+    await spoil(client);
+    const before = await client.tokens.get();
+    const refused = await failure(client.auth.me());
+    assert.deepEqual([refused.status, refused.code], [429, "quota-exceeded"]);
+    assert.ok(refused.error.retryAfter >= 1);
+    assert.equal(ended, false, "a rate-limited refresh does not end the session");
+    assert.deepEqual(await client.tokens.get(), before, "and keeps the tokens for a later try");
+  });
 
-test("signing out while a refresh is in flight stays signed out", async () => {
-  const held = holdingRefreshes();
-  let ended = 0;
-  const client = new DevoraClient({ baseUrl, fetch: held.fetch, onSessionEnded: () => ended++ });
-  await client.auth.register({ email: email(), password, name: "Leaving" });
-  client.tokens.set({ ...client.tokens.get(), access_token: expired(client.tokens.get().access_token) });
-  const pending = client.auth.me();
-  await held.started();
-  await client.auth.logout();
-  held.release();
-  assert.equal((await failure(pending)).status, 401);
-  assert.equal(client.tokens.get(), null, "the late refresh did not bring the tokens back");
-  assert.equal(ended, 0, "signing out is not a session that ended on its own");
-});
+  test(`signing in while a refresh is in flight keeps the new sign-in (${kind})`, async () => {
+    const held = holdingRefreshes();
+    const { client } = await signedInWith({ fetch: held.fetch });
+    await spoil(client);
+    const pending = client.auth.me();
+    await held.started();
+    const other = email();
+    await new DevoraClient({ baseUrl }).auth.register({ email: other, password, name: "Other" });
+    const fresh = await client.auth.login({ email: other, password });
+    held.release();
+    // The call was made for the first account: it is not retried as the second.
+    assert.equal((await failure(pending)).code, "token-expired");
+    assert.deepEqual(await client.tokens.get(), fresh.tokens, "the late refresh did not overwrite the new tokens");
+  });
 
-test("a session that cannot be refreshed ends", async () => {
-  let ended = false;
-  const store = new MemoryTokenStore();
-  const client = new DevoraClient({ baseUrl, tokens: store, onSessionEnded: () => (ended = true) });
-  await client.auth.register({ email: email(), password, name: "Ends" });
-  store.set({ ...store.get(), access_token: "spoiled", refresh_token: "not-a-real-refresh-token" });
-  await assert.rejects(client.auth.me(), (err) => err instanceof ApiError && err.status === 401);
-  assert.equal(ended, true);
-  assert.equal(store.get(), null);
-});
+  test(`a call is never retried as another account signed in meanwhile (${kind})`, async () => {
+    // Hold back the answer to the first project create (a 401: its token expired).
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    let held = false;
+    let reached;
+    const arrived = new Promise((resolve) => (reached = resolve));
+    const holding = async (url, init) => {
+      const res = await fetch(url, init);
+      if (!held && init?.method === "POST" && String(url).endsWith("/api/v2/projects")) {
+        held = true;
+        reached();
+        await gate;
+      }
+      return res;
+    };
+    const { client } = await signedInWith({ fetch: holding });
+    await spoil(client);
+    const pending = client.projects.create({ name: "Meant for the first account" });
+    await arrived;
+    await client.auth.logout();
+    const second = email();
+    await new DevoraClient({ baseUrl }).auth.register({ email: second, password, name: "Second" });
+    await client.auth.login({ email: second, password });
+    release();
+    assert.equal((await failure(pending)).status, 401);
+    assert.deepEqual((await client.projects.list()).items, [], "nothing was created in the second account");
+  });
+
+  test(`signing out while a refresh is in flight stays signed out (${kind})`, async () => {
+    const held = holdingRefreshes();
+    let ended = 0;
+    const { client } = await signedInWith({ fetch: held.fetch, onSessionEnded: () => ended++ });
+    await spoil(client);
+    const pending = client.auth.me();
+    await held.started();
+    await client.auth.logout();
+    held.release();
+    assert.equal((await failure(pending)).status, 401);
+    assert.equal(await client.tokens.get(), null, "the late refresh did not bring the tokens back");
+    assert.equal(ended, 0, "signing out is not a session that ended on its own");
+  });
+
+  test(`a session that cannot be refreshed ends (${kind})`, async () => {
+    let ended = false;
+    const { client } = await signedInWith({ onSessionEnded: () => (ended = true) });
+    const store = client.tokens;
+    await store.set({ ...(await store.get()), access_token: "spoiled", refresh_token: "not-a-real-refresh-token" });
+    await assert.rejects(client.auth.me(), (err) => err instanceof ApiError && err.status === 401);
+    assert.equal(ended, true);
+    assert.equal(await store.get(), null);
+  });
+}
 
 /** `code` and `status` of the ApiError a call rejects with. */
 async function failure(promise) {
@@ -371,7 +375,10 @@ test("bad files and reused idempotency keys are refused with their codes", async
   assert.deepEqual([conflict.status, conflict.code], [409, "conflict"]);
   assert.equal((await failure(client.projects.readFile(project.id, "missing.txt"))).code, "not-found");
   assert.equal((await failure(client.projects.list({ limit: 0 }))).code, "validation-failed");
-  assert.deepEqual((await client.projects.files(project.id)).items.map((f) => f.path), ["src"]);
+  assert.deepEqual(
+    (await client.projects.files(project.id)).items.map((f) => f.path),
+    ["src"],
+  );
 });
 
 test("changing the password ends the other sessions", async () => {
@@ -381,8 +388,13 @@ test("changing the password ends the other sessions", async () => {
   let ended = false;
   const second = new DevoraClient({ baseUrl, onSessionEnded: () => (ended = true) });
   await second.auth.login({ email: account, password });
-  const wrong = await failure(first.auth.changePassword({ current_password: "not the password", new_password: "a brand new passphrase" }));
-  assert.deepEqual([wrong.status, wrong.code, wrong.error.problem.errors[0].field], [422, "validation-failed", "current_password"]);
+  const wrong = await failure(
+    first.auth.changePassword({ current_password: "not the password", new_password: "a brand new passphrase" }),
+  );
+  assert.deepEqual(
+    [wrong.status, wrong.code, wrong.error.problem.errors[0].field],
+    [422, "validation-failed", "current_password"],
+  );
   await first.auth.changePassword({ current_password: password, new_password: "a brand new passphrase" });
   assert.equal((await first.auth.me()).email, account);
   assert.equal((await failure(second.auth.me())).status, 401);
@@ -393,7 +405,10 @@ test("changing the password ends the other sessions", async () => {
 
 test("a provider sign-in is bound to the tab that started it", async () => {
   const client = new DevoraClient({ baseUrl });
-  assert.deepEqual((await client.auth.providers()).items.map((p) => p.id), ["github"]);
+  assert.deepEqual(
+    (await client.auth.providers()).items.map((p) => p.id),
+    ["github"],
+  );
   // No sign-in started in this tab: nothing to prove it with.
   await assert.rejects(client.auth.exchange("a-code-from-a-link"), TypeError);
 
@@ -420,4 +435,135 @@ test("a rate-limited call says when to retry", async () => {
   const refused = await failure(client.auth.me());
   assert.deepEqual([refused.status, refused.code], [429, "quota-exceeded"]);
   assert.ok(refused.error.retryAfter >= 1 && refused.error.retryAfter <= 60, `retryAfter ${refused.error.retryAfter}`);
+});
+
+test("withMeta calls resolve with the data and the response's metadata", async () => {
+  const { client } = await signedIn();
+  const created = await client.withMeta.projects.create({ name: "With meta" }, { idempotencyKey: "meta-1" });
+  assert.equal(created.data.name, "With meta");
+  assert.equal(created.meta.status, 201);
+  assert.equal(created.meta.idempotentReplayed, false);
+  assert.match(created.meta.requestId, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(
+    { ...created.meta.rateLimit, remaining: 0, reset: 0 },
+    { policy: "writes", quota: 30, window: 60, remaining: 0, reset: 0 },
+  );
+  assert.ok(created.meta.rateLimit.remaining >= 0 && created.meta.rateLimit.remaining < 30);
+  assert.ok(created.meta.rateLimit.reset >= 0 && created.meta.rateLimit.reset <= 60);
+  assert.equal(created.meta.headers.get("location"), `/api/v2/projects/${created.data.id}`);
+
+  const replayed = await client.withMeta.projects.create({ name: "With meta" }, { idempotencyKey: "meta-1" });
+  assert.equal(replayed.meta.idempotentReplayed, true);
+  assert.equal(replayed.data.id, created.data.id);
+
+  const read = await client.withMeta.projects.get(created.data.id);
+  assert.match(read.meta.etag, /^"[0-9a-f]+"$/);
+  assert.equal(read.meta.rateLimit.policy, "reads");
+  // The plain calls still resolve with the data alone.
+  assert.deepEqual(await client.projects.get(created.data.id), read.data);
+  const removed = await client.withMeta.projects.delete(created.data.id);
+  assert.deepEqual([removed.data, removed.meta.status], [undefined, 204]);
+  assert.equal((await client.withMeta.service.ready()).data.status, "up");
+  assert.equal((await client.withMeta.auth.me()).meta.rateLimit.policy, "reads");
+});
+
+test("a rate-limited call's error carries the rate-limit state", async () => {
+  const tight = await startServer("tight-meta", { RATE_LIMIT_READS: "1/min" });
+  const { client } = await signedIn(undefined, tight);
+  await client.auth.me();
+  const refused = await failure(client.auth.me());
+  assert.equal(refused.status, 429);
+  assert.deepEqual([refused.error.meta.rateLimit.policy, refused.error.meta.rateLimit.remaining], ["reads", 0]);
+  assert.equal(refused.error.requestId, refused.error.meta.requestId);
+  assert.equal(refused.error.transient, true);
+});
+
+test("the iterators take the list's options: limit, cursor and signal", async () => {
+  const { client } = await signedIn();
+  let pages = 0;
+  const counting = new DevoraClient({
+    baseUrl,
+    tokens: client.tokens,
+    fetch: async (url, init) => {
+      if (new URL(url).pathname === "/api/v2/projects" && init.method === "GET") pages++;
+      return fetch(url, init);
+    },
+  });
+  for (let i = 0; i < 5; i++) await client.projects.create({ name: `P${i}` });
+  const names = [];
+  for await (const p of counting.projects.all({ limit: 2 })) names.push(p.name);
+  assert.deepEqual(names, ["P4", "P3", "P2", "P1", "P0"]);
+  assert.equal(pages, 3, "pages of 2");
+  // From a cursor on.
+  const first = await client.projects.list({ limit: 2 });
+  const rest = [];
+  for await (const p of client.projects.all({ limit: 2, cursor: first.next_cursor })) rest.push(p.name);
+  assert.deepEqual(rest, ["P2", "P1", "P0"]);
+
+  const project = first.items[0];
+  for (let i = 0; i < 3; i++) await client.projects.postMessage(project.id, `m${i}`);
+  const contents = [];
+  for await (const m of client.projects.allMessages(project.id, { limit: 2 })) contents.push(m.content);
+  assert.deepEqual(contents, ["m0", "m1", "m2"]);
+
+  // Aborting stops the iteration with the signal's reason.
+  const controller = new AbortController();
+  const seen = [];
+  await assert.rejects(
+    (async () => {
+      for await (const p of client.projects.all({ limit: 2, signal: controller.signal })) {
+        seen.push(p.name);
+        controller.abort();
+      }
+    })(),
+    (err) => err.name === "AbortError",
+  );
+  assert.deepEqual(seen, ["P4", "P3"], "the page in hand, then no more");
+});
+
+test("the enum values match what the server sends", async () => {
+  const { client } = await signedIn();
+  const me = await client.auth.me();
+  assert.ok(USER_ROLES.includes(me.role) && ACCOUNT_STATUSES.includes(me.status));
+  const ready = await client.service.ready();
+  for (const state of [ready.status, ready.checks.database.status, ready.checks.redis.status]) {
+    assert.ok(COMPONENT_STATES.includes(state), state);
+  }
+  for (const provider of (await client.auth.providers()).items) assert.ok(OAUTH_PROVIDER_IDS.includes(provider.id));
+  for (const framework of FRAMEWORKS) {
+    assert.equal((await client.projects.create({ name: framework, framework })).framework, framework);
+  }
+  const project = (await client.projects.list({ limit: 1 })).items[0];
+  assert.ok(MESSAGE_ROLES.includes((await client.projects.postMessage(project.id, "hi")).role));
+  // And the served document lists exactly these values.
+  const { schemas } = (await client.service.openapi()).components;
+  const values = {
+    ErrorCode: ERROR_CODES,
+    FieldErrorCode: FIELD_ERROR_CODES,
+    OAuthProviderId: OAUTH_PROVIDER_IDS,
+    UserRole: USER_ROLES,
+    AccountStatus: ACCOUNT_STATUSES,
+    FrameworkDto: FRAMEWORKS,
+    MessageRoleDto: MESSAGE_ROLES,
+    ComponentState: COMPONENT_STATES,
+  };
+  for (const [schema, list] of Object.entries(values))
+    assert.deepEqual([...list].sort(), [...schemas[schema].enum].sort(), schema);
+});
+
+// Last: it checks what every test above saw.
+test("every problem the tests saw has a code in ERROR_CODES and field codes in FIELD_ERROR_CODES", () => {
+  assert.ok(problems.length >= 20, `only ${problems.length} problems seen`);
+  const codes = new Set(problems.map((p) => p.code));
+  assert.deepEqual(
+    [...codes].filter((code) => !ERROR_CODES.includes(code)),
+    [],
+  );
+  const fieldCodes = new Set(problems.flatMap((p) => p.errors ?? []).map((e) => e.code));
+  assert.ok(fieldCodes.size > 0);
+  assert.deepEqual(
+    [...fieldCodes].filter((code) => !FIELD_ERROR_CODES.includes(code)),
+    [],
+  );
+  console.log(`problem codes seen: ${[...codes].sort().join(", ")}; field codes: ${[...fieldCodes].sort().join(", ")}`);
 });

@@ -1,0 +1,40 @@
+/**
+ * Which client method calls each operation of the OpenAPI document, by
+ * `operationId`. The client's tests fail when the served document has an
+ * operation this map does not name, so the client grows with the API.
+ */
+export const OPERATIONS = {
+  service_info: "service.info",
+  health_live: "service.live",
+  health_ready: "service.ready",
+  metrics: "service.metrics",
+  openapi_json: "service.openapi",
+  openapi_yaml: "service.openapiYaml",
+  register: "auth.register",
+  login: "auth.login",
+  refresh: "refreshTokens",
+  logout: "auth.logout",
+  get_me: "auth.me",
+  update_me: "auth.updateMe",
+  change_password: "auth.changePassword",
+  list_sessions: "auth.sessions",
+  revoke_session: "auth.revokeSession",
+  oauth_providers: "auth.providers",
+  oauth_authorize: "auth.startSignIn",
+  // The provider redirects the browser here; the app then calls `auth.exchange`.
+  oauth_callback: "auth.exchange",
+  oauth_exchange: "auth.exchange",
+  list_projects: "projects.list",
+  create_project: "projects.create",
+  get_project: "projects.get",
+  update_project: "projects.update",
+  delete_project: "projects.delete",
+  list_files: "projects.files",
+  read_file: "projects.readFile",
+  put_file: "projects.putFile",
+  delete_file: "projects.deleteFile",
+  list_messages: "projects.messages",
+  post_message: "projects.postMessage",
+} as const;
+
+export type OperationId = keyof typeof OPERATIONS;
