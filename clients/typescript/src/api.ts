@@ -2,6 +2,12 @@
 import type {
   AuthResponse,
   ChangePasswordRequest,
+  CheckoutRequest,
+  InvoicePage,
+  PlanList,
+  ReconcileReportDto,
+  RedirectUrl,
+  SubscriptionDto,
   CreateProjectRequest,
   FileEntry,
   FileList,
@@ -143,9 +149,45 @@ export interface ProjectsApi extends ProjectCalls {
   allMessages(id: string, options?: PageOptions): AsyncGenerator<MessageDto, void, undefined>;
 }
 
+/**
+ * Plans and the signed-in user's subscription. `M`: whether the calls resolve with
+ * `{ data, meta }`. On a server without Stripe every call but `plans` rejects with
+ * an `ApiError` of code `not-configured`.
+ */
+export interface BillingCalls<M extends boolean = false> {
+  /** The plans on offer and what each grants (public; no sign-in needed). */
+  plans(options?: CallOptions): Promise<Reply<PlanList, M>>;
+  /** The plan granted now and the subscription behind it. */
+  subscription(options?: CallOptions): Promise<Reply<SubscriptionDto, M>>;
+  /** Fetches the subscription from Stripe now: call it on the checkout success page. */
+  sync(options?: CallOptions): Promise<Reply<SubscriptionDto, M>>;
+  /** A Stripe Checkout URL for a plan and interval: send the browser there. 409 `conflict` when already subscribed. */
+  checkout(request: CheckoutRequest, options?: CallOptions): Promise<Reply<RedirectUrl, M>>;
+  /** A Stripe customer-portal URL (change plan, payment method, invoices). */
+  portal(options?: CallOptions): Promise<Reply<RedirectUrl, M>>;
+  /** Cancels at the end of the current period; the plan holds until then. */
+  cancel(options?: CallOptions): Promise<Reply<SubscriptionDto, M>>;
+  /** Undoes a pending cancel. */
+  resume(options?: CallOptions): Promise<Reply<SubscriptionDto, M>>;
+  /** A page of invoices, newest first. */
+  invoices(options?: PageOptions): Promise<Reply<InvoicePage, M>>;
+}
+
+export type BillingApi = BillingCalls;
+
+/** Operator calls: administrators only (others get 403 `forbidden`). */
+export interface AdminCalls<M extends boolean = false> {
+  /** Compares every subscription at Stripe with Devora's state and repairs drift. */
+  reconcileBilling(options?: CallOptions): Promise<Reply<ReconcileReportDto, M>>;
+}
+
+export type AdminApi = AdminCalls;
+
 /** Every call that makes one request, resolving with `{ data, meta }`. */
 export interface MetaApi {
   service: ServiceCalls<true>;
   auth: AuthCalls<true>;
   projects: ProjectCalls<true>;
+  billing: BillingCalls<true>;
+  admin: AdminCalls<true>;
 }

@@ -1,6 +1,10 @@
 import type {
+  AdminApi,
+  AdminCalls,
   AuthCalls,
   AuthApi,
+  BillingApi,
+  BillingCalls,
   CallOptions,
   ClientOptions,
   MetaApi,
@@ -15,15 +19,20 @@ import type {
   AuthResponse,
   FileEntry,
   FileList,
+  InvoicePage,
   Liveness,
   MessageDto,
   MessagePage,
   OAuthProviderList,
+  PlanList,
   ProjectDto,
   ProjectPage,
   Readiness,
+  ReconcileReportDto,
+  RedirectUrl,
   ServiceInfo,
   SessionList,
+  SubscriptionDto,
   UserDto,
 } from "./generated/index.js";
 import type { Reply, WithMeta } from "./meta.js";
@@ -105,6 +114,8 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
   readonly service: ServiceApi;
   readonly auth: AuthApi;
   readonly projects: ProjectsApi;
+  readonly billing: BillingApi;
+  readonly admin: AdminApi;
   /**
    * The same calls, resolving with `{ data, meta }`: the response's request id,
    * `ETag`, rate-limit state and `Idempotent-Replayed` beside the data.
@@ -138,10 +149,14 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
       allMessages: (id, page = {}) =>
         pages((cursor) => projects.messages(id, { ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
     };
+    this.billing = this.#billingCalls(finish(false));
+    this.admin = this.#adminCalls(finish(false));
     this.withMeta = {
       service: this.#serviceCalls(finish(true)),
       auth: this.#authCalls(finish(true)),
       projects: this.#projectCalls(finish(true)),
+      billing: this.#billingCalls(finish(true)),
+      admin: this.#adminCalls(finish(true)),
     };
   }
 
@@ -359,6 +374,44 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
           },
           options,
           jsonOf<MessageDto>,
+        ),
+    };
+  }
+
+  #billingCalls<M extends boolean>(out: Finish<M>): BillingCalls<M> {
+    const run = <T>(call: Call, options: CallOptions, decode: (answer: Answer) => T): Promise<Reply<T, M>> =>
+      out(this.#run({ ...call, ...requestOptions(options) }, decode));
+    const post = (path: string, options: CallOptions, json?: unknown): Promise<Reply<SubscriptionDto, M>> =>
+      run({ method: "POST", path, json: json ?? {} }, options, jsonOf<SubscriptionDto>);
+    return {
+      plans: (options = {}) =>
+        run({ method: "GET", path: "/api/v2/billing/plans", authenticated: false }, options, jsonOf<PlanList>),
+      subscription: (options = {}) =>
+        run({ method: "GET", path: "/api/v2/billing/subscription" }, options, jsonOf<SubscriptionDto>),
+      sync: (options = {}) => post("/api/v2/billing/subscription/sync", options),
+      checkout: (request, options = {}) =>
+        run({ method: "POST", path: "/api/v2/billing/checkout", json: request }, options, jsonOf<RedirectUrl>),
+      portal: (options = {}) =>
+        run({ method: "POST", path: "/api/v2/billing/portal", json: {} }, options, jsonOf<RedirectUrl>),
+      cancel: (options = {}) => post("/api/v2/billing/subscription/cancel", options),
+      resume: (options = {}) => post("/api/v2/billing/subscription/resume", options),
+      invoices: (page = {}) =>
+        run(
+          { method: "GET", path: `/api/v2/billing/invoices${query({ limit: page.limit, cursor: page.cursor })}` },
+          page,
+          jsonOf<InvoicePage>,
+        ),
+    };
+  }
+
+  #adminCalls<M extends boolean>(out: Finish<M>): AdminCalls<M> {
+    return {
+      reconcileBilling: (options = {}) =>
+        out(
+          this.#run(
+            { method: "POST", path: "/api/v2/admin/billing/reconcile", json: {}, ...requestOptions(options) },
+            jsonOf<ReconcileReportDto>,
+          ),
         ),
     };
   }

@@ -1,6 +1,10 @@
 export type {
+  AdminApi,
+  AdminCalls,
   AuthApi,
   AuthCalls,
+  BillingApi,
+  BillingCalls,
   CallOptions,
   ClientOptions,
   MetaApi,

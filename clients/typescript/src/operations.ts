@@ -35,6 +35,17 @@ export const OPERATIONS = {
   delete_file: "projects.deleteFile",
   list_messages: "projects.messages",
   post_message: "projects.postMessage",
+  list_plans: "billing.plans",
+  get_subscription: "billing.subscription",
+  sync_subscription: "billing.sync",
+  create_checkout: "billing.checkout",
+  create_portal: "billing.portal",
+  cancel_subscription: "billing.cancel",
+  resume_subscription: "billing.resume",
+  list_invoices: "billing.invoices",
+  // Stripe calls its webhook; the web app's side of it is `billing.sync`.
+  stripe_webhook: "billing.sync",
+  reconcile_billing: "admin.reconcileBilling",
 } as const;
 
 export type OperationId = keyof typeof OPERATIONS;

@@ -567,3 +567,46 @@ test("every problem the tests saw has a code in ERROR_CODES and field codes in F
   );
   console.log(`problem codes seen: ${[...codes].sort().join(", ")}; field codes: ${[...fieldCodes].sort().join(", ")}`);
 });
+
+test("billing: plans are public; without Stripe the rest is not-configured, naming the variable", async () => {
+  const anonymous = new DevoraClient({ baseUrl });
+  const plans = await anonymous.billing.plans();
+  assert.deepEqual(
+    plans.items.map((p) => p.id),
+    ["free", "pro", "team"],
+  );
+  assert.equal(typeof plans.version, "number");
+  const { data, meta } = await anonymous.withMeta.billing.plans();
+  assert.equal(data.items[0].id, "free");
+  assert.ok(meta.etag, "the plans carry an ETag");
+
+  const { client } = await signedIn();
+  const calls = {
+    subscription: () => client.billing.subscription(),
+    sync: () => client.billing.sync(),
+    checkout: () => client.billing.checkout({ plan_id: "pro", interval: "month" }),
+    portal: () => client.billing.portal(),
+    cancel: () => client.billing.cancel(),
+    resume: () => client.billing.resume(),
+    invoices: () => client.billing.invoices({ limit: 5 }),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    await assert.rejects(
+      call(),
+      (err) =>
+        err instanceof ApiError &&
+        err.status === 503 &&
+        err.code === "not-configured" &&
+        err.problem?.detail?.includes("STRIPE_SECRET_KEY"),
+      name,
+    );
+  }
+});
+
+test("admin: reconcile is refused to a user who is not an administrator", async () => {
+  const { client } = await signedIn();
+  await assert.rejects(
+    client.admin.reconcileBilling(),
+    (err) => err instanceof ApiError && err.status === 403 && err.code === "forbidden",
+  );
+});

@@ -189,6 +189,15 @@ test("every call takes a signal: an aborted one rejects with its reason and send
     "projects.postMessage": (c) => c.projects.postMessage(project, "hi", { signal }),
     "projects.all": (c) => collect(c.projects.all({ signal })),
     "projects.allMessages": (c) => collect(c.projects.allMessages(project, { signal })),
+    "billing.plans": (c) => c.billing.plans({ signal }),
+    "billing.subscription": (c) => c.billing.subscription({ signal }),
+    "billing.sync": (c) => c.billing.sync({ signal }),
+    "billing.checkout": (c) => c.billing.checkout({ plan_id: "pro", interval: "month" }, { signal }),
+    "billing.portal": (c) => c.billing.portal({ signal }),
+    "billing.cancel": (c) => c.billing.cancel({ signal }),
+    "billing.resume": (c) => c.billing.resume({ signal }),
+    "billing.invoices": (c) => c.billing.invoices({ signal }),
+    "admin.reconcileBilling": (c) => c.admin.reconcileBilling({ signal }),
   };
   // startSignIn makes no request: it only builds the URL to send the browser to.
   const requesting = Object.values(OPERATIONS).filter((member) => member !== "auth.startSignIn");

@@ -276,16 +276,17 @@ pub struct Problem {
     /// Present on validation failures: each broken rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     pub errors: Option<Vec<FieldError>>,
     /// Present on `plan-limit`: what the caller's plan allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(minimum = 0)]
+    #[schema(value_type = u64, required = false, minimum = 0)]
     pub limit: Option<u64>,
     /// Present on `plan-limit`: how many the caller has now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(minimum = 0)]
+    #[schema(value_type = u64, required = false, minimum = 0)]
     pub current: Option<u64>,
 }
 

@@ -86,9 +86,11 @@ pub struct ComponentCheck {
     /// How long the check took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
+    #[schema(value_type = u64, required = false)]
     pub latency_ms: Option<u64>,
     /// Why the component is down, in a few words (`timeout`, `unreachable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
+    #[schema(value_type = String, required = false)]
     pub error: Option<String>,
 }
