@@ -11,6 +11,7 @@ scenario!(the_plans_are_public_and_revalidated_with_an_etag, [sqlite_memory, pos
     let res = app.get("/api/v2/billing/plans").await;
     assert_eq!(res.status(), 200);
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["cache-control"], "public, max-age=3600");
     assert_eq!(res.headers()["ratelimit-policy"].to_str().unwrap().split('"').nth(1), Some("public"));
     let plans: Value = res.json().await.unwrap();
     assert_eq!(plans["version"], 1);

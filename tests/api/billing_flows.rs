@@ -312,7 +312,9 @@ scenario!(two_first_checkouts_at_once_make_one_customer, [sqlite_memory, postgre
         b.app.post_as(&token, "/api/v2/billing/checkout", &body),
         b.app.post_as(&token, "/api/v2/billing/checkout", &body)
     );
-    assert_eq!((x.status().as_u16(), y.status().as_u16()), (200, 200));
+    let (xs, ys) = (x.status().as_u16(), y.status().as_u16());
+    let (xt, yt) = (x.text().await.unwrap(), y.text().await.unwrap());
+    assert_eq!((xs, ys), (200, 200), "{xt} {yt} {:?}", b.stripe.idempotency_keys());
     assert_eq!(b.stripe.customers().len(), 1, "{:?}", b.stripe.customers());
 });
 

@@ -202,6 +202,21 @@ async fn the_periodic_purge_removes_only_what_ended(db: &Database) {
     assert_eq!(db.purge_expired(now, now - chrono::Duration::days(1)).await.unwrap(), PurgeReport::default());
 }
 
+/// Concurrent first checkouts record the user's customer once; each learns it.
+async fn concurrent_first_customers_are_recorded_once(db: &Database) {
+    use devora_ports::BillingStore;
+    let id = user(db, "hash").await;
+    let now = Utc::now().trunc_subsecs(6);
+    let tasks = (0..8).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { db.record_customer(id, "cus_same", now).await })
+    });
+    for recorded in futures_join(tasks).await {
+        assert_eq!(recorded.unwrap(), "cus_same");
+    }
+    assert_eq!(db.customer_of(id).await.unwrap().as_deref(), Some("cus_same"));
+}
+
 async fn count(db: &Database, table: &str, column: &str, id: sea_orm::prelude::Uuid) -> i64 {
     let backend = db.connection().get_database_backend();
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
@@ -251,6 +266,7 @@ async fn sqlite_sign_ins_and_refreshes() {
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
     ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
     the_periodic_purge_removes_only_what_ended(&fresh.db).await;
+    concurrent_first_customers_are_recorded_once(&fresh.db).await;
     fresh.close().await;
 }
 
@@ -265,5 +281,6 @@ async fn postgres_sign_ins_and_refreshes() {
     concurrent_refreshes_hand_out_live_tokens(&fresh.db).await;
     ended_sessions_are_purged_at_the_next_sign_in(&fresh.db).await;
     the_periodic_purge_removes_only_what_ended(&fresh.db).await;
+    concurrent_first_customers_are_recorded_once(&fresh.db).await;
     fresh.close().await;
 }

@@ -1,6 +1,7 @@
 //! The caller's plan and subscription: plans on offer, checkout, portal,
 //! cancel/resume at period end, sync, invoices.
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use devora_api_types::{CheckoutRequest, FieldErrorCode, InvoicePage, PlanList, Problem, RedirectUrl, SubscriptionDto};
 use serde::Deserialize;
@@ -23,7 +24,10 @@ use crate::{ApiError, ApiJson, AppState};
 pub async fn plans(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let catalog = state.billing.catalog();
     let list = PlanList { version: catalog.version(), items: catalog.plans().iter().map(plan_dto).collect() };
-    json_with_etag(&req, &list)
+    let mut res = json_with_etag(&req, &list)?;
+    // The same for everyone and changed only by a deploy: shared caches may keep it.
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    Ok(res)
 }
 
 /// The caller's plan now and the subscription behind it, from Devora's state.

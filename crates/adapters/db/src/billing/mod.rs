@@ -48,9 +48,13 @@ impl BillingStore for Database {
             customer_id: Set(customer.to_owned()),
             created_at: Set(now),
         };
-        // The first writer wins; a concurrent second keeps the first's customer.
+        // The first writer wins; a concurrent second keeps the first's customer. No
+        // conflict target (`ON CONFLICT DO NOTHING`): two first checkouts race on both
+        // unique indexes (user and customer id), and Postgres may meet either first;
+        // with a target, a conflict on the other one is an error.
         billing_customers::Entity::insert(row)
-            .on_conflict_do_nothing_on([billing_customers::Column::UserId])
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .try_insert()
             .exec(self.connection())
             .await
             .map_err(storage)?;
