@@ -360,3 +360,32 @@ scenario!(reconcile_repairs_drift_once, [sqlite_memory, postgres_redis], |varian
     let again = billing.reconcile().await.unwrap();
     assert!(again.repaired.is_empty(), "idempotent: {again:?}");
 });
+
+scenario!(
+    a_subscription_paid_for_but_not_yet_heard_of_blocks_a_second_checkout,
+    [sqlite_memory, postgres_redis],
+    |variant: Variant| {
+        let b = Billed::spawn(variant, &[]).await;
+        let token = b.app.new_user().await.access_token;
+        // Paid at Stripe; neither the webhook nor the success page's sync has come.
+        b.subscribe(&token).await;
+        assert_eq!(b.plan(&token).await["status"], Value::Null);
+        let sessions = b.stripe.checkout_sessions().len();
+        let again =
+            b.app.post_as(&token, "/api/v2/billing/checkout", &json!({"plan_id": "pro", "interval": "year"})).await;
+        assert_problem(again, 409, "conflict").await;
+        assert_eq!(b.stripe.checkout_sessions().len(), sessions, "no second Checkout session");
+        assert_eq!(b.plan(&token).await["plan_id"], "pro", "and Devora learned of the subscription");
+    }
+);
+
+scenario!(an_invoices_cursor_stripe_does_not_know_is_a_422, [sqlite_memory], |variant: Variant| {
+    let b = Billed::spawn(variant, &[]).await;
+    let token = b.app.new_user().await.access_token;
+    let subscription = b.subscribe(&token).await;
+    let customer = b.stripe.subscription(&subscription).unwrap()["customer"].as_str().unwrap().to_owned();
+    b.stripe.add_invoice(&customer, Some(&subscription), 100, "paid");
+    let res = b.app.get_as(&token, "/api/v2/billing/invoices?cursor=in_unknown123").await;
+    let problem = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "cursor");
+});

@@ -212,9 +212,13 @@ async fn concurrent_first_customers_are_recorded_once(db: &Database) {
         tokio::spawn(async move { db.record_customer(id, "cus_same", now).await })
     });
     for recorded in futures_join(tasks).await {
-        assert_eq!(recorded.unwrap(), "cus_same");
+        assert_eq!(recorded.unwrap().as_deref(), Some("cus_same"));
     }
     assert_eq!(db.customer_of(id).await.unwrap().as_deref(), Some("cus_same"));
+    // Another user cannot take that customer over, and is told so.
+    let other = user(db, "hash").await;
+    assert_eq!(db.record_customer(other, "cus_same", now).await.unwrap(), None);
+    assert_eq!(db.user_of_customer("cus_same").await.unwrap(), Some(id));
 }
 
 async fn count(db: &Database, table: &str, column: &str, id: sea_orm::prelude::Uuid) -> i64 {

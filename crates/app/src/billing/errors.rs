@@ -21,6 +21,9 @@ pub enum BillingError {
     /// Nothing to manage: no customer or no live subscription.
     #[error("no subscription")]
     NoSubscription,
+    /// An invoices cursor the provider does not know.
+    #[error("unknown invoices cursor")]
+    UnknownCursor,
     /// The payment provider could not be reached or kept failing.
     #[error("payment provider unavailable: {0}")]
     ProviderUnavailable(String),

@@ -7,6 +7,7 @@
 //! `reconcile` (the operator's repair), `errors`.
 
 mod errors;
+mod keyed;
 mod reconcile;
 mod subscriptions;
 mod webhooks;
@@ -23,6 +24,7 @@ use devora_ports::{
 pub use errors::{BillingError, WebhookFailure};
 pub use reconcile::ReconcileReport;
 use subscriptions::most_relevant;
+
 pub use subscriptions::{InvoicesPage, SubscriptionView};
 pub use webhooks::WebhookOutcome;
 
@@ -66,6 +68,8 @@ pub struct BillingService {
     ports: BillingPorts,
     catalog: Arc<Catalog>,
     config: Arc<BillingConfig>,
+    /// This node's turn per customer, taken before the customer's row lock.
+    turns: Arc<keyed::KeyedLocks>,
 }
 
 const STRIPE_SECRET_KEY: NotConfigured = NotConfigured { feature: "Billing", variable: "STRIPE_SECRET_KEY" };
@@ -75,7 +79,7 @@ const STRIPE_WEBHOOK_SECRET: NotConfigured =
 impl BillingService {
     #[must_use]
     pub fn new(ports: BillingPorts, catalog: Catalog, config: BillingConfig) -> Self {
-        Self { ports, catalog: Arc::new(catalog), config: Arc::new(config) }
+        Self { ports, catalog: Arc::new(catalog), config: Arc::new(config), turns: Arc::default() }
     }
 
     /// The plans on offer.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use devora_ports::ProviderSubscription;
 use futures_util::StreamExt;
 
-use super::{BillingError, BillingService, most_relevant};
+use super::{BillingError, BillingService, most_relevant, subscriptions};
 
 /// What one reconcile run found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,10 +83,15 @@ impl BillingService {
         subscriptions: Vec<ProviderSubscription>,
     ) -> Result<Checked, BillingError> {
         let Some(latest) = most_relevant(subscriptions) else { return Ok(Checked::NotOurs) };
-        let Some(mut lock) = self.ports.store.lock_customer(customer).await? else { return Ok(Checked::NotOurs) };
-        let repaired = self.apply(&mut lock, &latest).await?;
-        lock.commit().await?;
-        if !repaired {
+        let Some(user) = self.ports.store.user_of_customer(customer).await? else { return Ok(Checked::NotOurs) };
+        // The list is a snapshot taken over minutes: where it differs from local
+        // state, the subscription is fetched again under the lock before writing,
+        // so a webhook that wrote something newer meanwhile is not undone.
+        let local = self.ports.store.subscription_of(user).await?;
+        let listed = self.record(user, local.as_ref(), &latest);
+        let differs = !subscriptions::replaces(local.as_ref(), &latest)
+            || local.as_ref().is_none_or(|l| !subscriptions::same_state(l, &listed));
+        if !differs || !self.refresh_locked(customer, &latest.id).await? {
             return Ok(Checked::Same);
         }
         tracing::warn!(customer, subscription = %latest.id, "billing drift repaired");

@@ -79,7 +79,7 @@ impl BillingService {
             status: incoming.status,
             current_period_end: incoming.current_period_end,
             cancel_at_period_end: incoming.cancel_at_period_end,
-            past_due_since: past_due_since(previous, incoming.status, now),
+            past_due_since: past_due_since(previous.filter(|p| p.id == incoming.id), incoming.status, now),
             updated_at: now,
         }
     }
@@ -103,6 +103,21 @@ impl BillingService {
         Ok(true)
     }
 
+    /// Under this node's turn and the customer's lock, fetches subscription `id`
+    /// from the provider and writes it, so what is written is never older than
+    /// what another handler wrote; `true` when something changed.
+    pub(super) async fn refresh_locked(&self, customer: &str, id: &str) -> Result<bool, BillingError> {
+        let gateway = self.gateway()?.clone();
+        let _turn = self.turns.lock(customer).await;
+        let mut lock = self.ports.store.lock_customer(customer).await?.ok_or(BillingError::NoSubscription)?;
+        let changed = match gateway.subscription(id).await? {
+            Some(current) => self.apply(&mut lock, &current).await?,
+            None => false,
+        };
+        lock.commit().await?;
+        Ok(changed)
+    }
+
     /// The caller's plan and subscription, from local state.
     ///
     /// # Errors
@@ -122,7 +137,12 @@ impl BillingService {
         // Idempotent per user at the provider, and first-writer-wins here: two
         // first checkouts at once end with one customer.
         let created = self.gateway()?.create_customer(user, &account.email).await?;
-        Ok(self.ports.store.record_customer(user, &created, self.ports.clock.now()).await?)
+        let recorded = self.ports.store.record_customer(user, &created, self.ports.clock.now()).await?;
+        recorded.ok_or_else(|| {
+            BillingError::Internal(crate::InternalError::new(format!(
+                "customer {created} is recorded for another user"
+            )))
+        })
     }
 
     /// A Checkout session for `plan` billed every `interval`; its URL.
@@ -145,7 +165,16 @@ impl BillingService {
         {
             return Err(BillingError::AlreadySubscribed);
         }
+        let known = self.ports.store.customer_of(user).await?.is_some();
         let customer = self.customer(user).await?;
+        if known
+            && let Some(live) =
+                most_relevant(gateway.customer_subscriptions(&customer).await?).filter(|s| s.status.is_live())
+        {
+            // Paid already, and the webhook or sync has not told us yet: no second subscription.
+            self.refresh_locked(&customer, &live.id).await?;
+            return Err(BillingError::AlreadySubscribed);
+        }
         let frontend = self.config.frontend_url.trim_end_matches('/');
         let request = CheckoutRequest {
             customer,
@@ -182,11 +211,18 @@ impl BillingService {
         let current = self.ports.store.subscription_of(user).await?;
         let current = current.filter(|s| s.status.is_live()).ok_or(BillingError::NoSubscription)?;
         let action = if cancel { "cancel" } else { "resume" };
-        let key = format!("{action}:{}:{}", current.id, current.updated_at.timestamp_micros());
-        let updated = gateway.set_cancel_at_period_end(&current.id, cancel, &key).await?;
-        let mut lock = self.ports.store.lock_customer(&current.customer).await?.ok_or(BillingError::NoSubscription)?;
-        self.apply(&mut lock, &updated).await?;
-        lock.commit().await?;
+        // One key per request: the adapter's retries share it; another request acts again.
+        let key = format!("{action}:{}:{}", current.id, uuid::Uuid::new_v4());
+        match gateway.set_cancel_at_period_end(&current.id, cancel, &key).await {
+            Ok(_) => {}
+            // Ended at the provider before Devora heard of it: bring the record up to date.
+            Err(devora_ports::GatewayError::NotFound | devora_ports::GatewayError::Refused { .. }) => {
+                self.refresh_locked(&current.customer, &current.id).await?;
+                return Err(BillingError::NoSubscription);
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.refresh_locked(&current.customer, &current.id).await?;
         self.subscription(user).await
     }
 
@@ -199,11 +235,8 @@ impl BillingService {
     pub async fn sync(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
         let gateway = self.gateway()?.clone();
         let Some(customer) = self.ports.store.customer_of(user).await? else { return self.subscription(user).await };
-        let latest = most_relevant(gateway.customer_subscriptions(&customer).await?);
-        if let Some(latest) = latest {
-            let mut lock = self.ports.store.lock_customer(&customer).await?.ok_or(BillingError::NoSubscription)?;
-            self.apply(&mut lock, &latest).await?;
-            lock.commit().await?;
+        if let Some(latest) = most_relevant(gateway.customer_subscriptions(&customer).await?) {
+            self.refresh_locked(&customer, &latest.id).await?;
         }
         self.subscription(user).await
     }
@@ -217,14 +250,23 @@ impl BillingService {
         let Some(customer) = self.ports.store.customer_of(user).await? else {
             return Ok(InvoicesPage { items: Vec::new(), next: None });
         };
-        let page = gateway.invoices(&customer, limit, after).await?;
+        let page = match gateway.invoices(&customer, limit, after).await {
+            Ok(page) => page,
+            Err(devora_ports::GatewayError::NotFound) if after.is_some() => return Err(BillingError::UnknownCursor),
+            Err(devora_ports::GatewayError::Refused { code: Some(code), .. })
+                if after.is_some() && code == "resource_missing" =>
+            {
+                return Err(BillingError::UnknownCursor);
+            }
+            Err(other) => return Err(other.into()),
+        };
         let next = if page.has_more { page.items.last().map(|i| i.id.clone()) } else { None };
         Ok(InvoicesPage { items: page.items, next })
     }
 }
 
 /// The same as far as the provider's state goes (not when Devora wrote it).
-fn same_state(a: &Subscription, b: &Subscription) -> bool {
+pub(super) fn same_state(a: &Subscription, b: &Subscription) -> bool {
     (&a.id, &a.customer, &a.plan, a.interval, a.status, a.current_period_end, a.cancel_at_period_end)
         == (&b.id, &b.customer, &b.plan, b.interval, b.status, b.current_period_end, b.cancel_at_period_end)
 }

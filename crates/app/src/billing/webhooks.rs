@@ -64,6 +64,12 @@ impl BillingService {
         }
         let Some(customer) = event.customer.as_deref() else { return Ok(WebhookOutcome::Ignored) };
         let gateway = self.gateway()?.clone();
+        // Redeliveries answer at once, without waiting for the customer's turn.
+        if self.ports.store.event_recorded(&event.id).await? {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        // This node's deliveries for one customer wait here, holding no connection.
+        let _turn = self.turns.lock(customer).await;
         let mut lock = match self.ports.store.lock_customer(customer).await? {
             Some(lock) => lock,
             None => {
@@ -73,8 +79,19 @@ impl BillingService {
                     tracing::info!(event = %event.id, customer, "webhook for a customer of no user; ignored");
                     return Ok(WebhookOutcome::Ignored);
                 };
-                self.ports.store.record_customer(user, customer, self.ports.clock.now()).await?;
-                self.ports.store.lock_customer(customer).await?.ok_or(BillingError::NoSubscription)?
+                let recorded = self.ports.store.record_customer(user, customer, self.ports.clock.now()).await?;
+                let lock = if recorded.as_deref() == Some(customer) {
+                    self.ports.store.lock_customer(customer).await?
+                } else {
+                    None
+                };
+                let Some(lock) = lock else {
+                    // The user has another customer (or this one is someone else's):
+                    // acknowledged, so Stripe does not retry what can never apply.
+                    tracing::warn!(event = %event.id, customer, "webhook for a customer that is not this user's; ignored");
+                    return Ok(WebhookOutcome::Ignored);
+                };
+                lock
             }
         };
         if lock.event_seen(&event.id).await? {

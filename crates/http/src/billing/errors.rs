@@ -23,6 +23,11 @@ impl From<BillingError> for ApiError {
                 ErrorCode::Conflict,
                 "You already have a subscription; change plans in the billing portal (POST /billing/portal).",
             ),
+            BillingError::UnknownCursor => Self::validation(vec![field_error(
+                "cursor",
+                FieldErrorCode::Invalid,
+                "is not a cursor this API issued",
+            )]),
             BillingError::NoSubscription => Self::new(
                 ErrorCode::Conflict,
                 "You have no subscription to manage; start one with POST /billing/checkout.",

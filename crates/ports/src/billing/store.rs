@@ -16,11 +16,17 @@ pub trait BillingStore: Send + Sync + 'static {
     async fn customer_of(&self, user: UserId) -> Result<Option<String>, StorageError>;
 
     /// Records `customer` as the user's unless one is recorded already; the
-    /// recorded one either way (the first writer wins).
+    /// recorded one either way (the first writer wins). `None` when the user has
+    /// none and `customer` is already another user's.
     ///
     /// # Errors
     /// [`StorageError`].
-    async fn record_customer(&self, user: UserId, customer: &str, now: DateTime<Utc>) -> Result<String, StorageError>;
+    async fn record_customer(
+        &self,
+        user: UserId,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError>;
 
     /// The user a customer id belongs to.
     ///
@@ -41,6 +47,13 @@ pub trait BillingStore: Send + Sync + 'static {
     /// # Errors
     /// [`StorageError`].
     async fn lock_customer(&self, customer: &str) -> Result<Option<Box<dyn CustomerLock>>, StorageError>;
+
+    /// Whether a webhook event took effect already, read without any lock (a
+    /// quick answer for redeliveries; the locked check stays authoritative).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn event_recorded(&self, event_id: &str) -> Result<bool, StorageError>;
 
     /// Forgets webhook event ids recorded before `before`; how many.
     ///

@@ -42,7 +42,12 @@ impl BillingStore for Database {
         Ok(row.map(|r| r.customer_id))
     }
 
-    async fn record_customer(&self, user: UserId, customer: &str, now: DateTime<Utc>) -> Result<String, StorageError> {
+    async fn record_customer(
+        &self,
+        user: UserId,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError> {
         let row = billing_customers::ActiveModel {
             user_id: Set(user.as_uuid()),
             customer_id: Set(customer.to_owned()),
@@ -58,7 +63,7 @@ impl BillingStore for Database {
             .exec(self.connection())
             .await
             .map_err(storage)?;
-        self.customer_of(user).await?.ok_or_else(|| StorageError::new("the customer just recorded is gone"))
+        self.customer_of(user).await
     }
 
     async fn user_of_customer(&self, customer: &str) -> Result<Option<UserId>, StorageError> {
@@ -97,6 +102,12 @@ impl BillingStore for Database {
             .map_err(storage)?
             .ok_or_else(|| StorageError::new("the locked customer is gone"))?;
         Ok(Some(Box::new(LockedCustomer { txn, user: UserId::from_uuid(row.user_id) })))
+    }
+
+    async fn event_recorded(&self, event_id: &str) -> Result<bool, StorageError> {
+        let row =
+            billing_events::Entity::find_by_id(event_id.to_owned()).one(self.connection()).await.map_err(storage)?;
+        Ok(row.is_some())
     }
 
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
