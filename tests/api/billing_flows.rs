@@ -389,3 +389,51 @@ scenario!(an_invoices_cursor_stripe_does_not_know_is_a_422, [sqlite_memory], |va
     let problem = assert_problem(res, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "cursor");
 });
+
+scenario!(
+    the_past_due_grace_runs_from_the_failed_payment_not_from_its_late_delivery,
+    [sqlite_memory],
+    |variant: Variant| {
+        for (days_ago, expected) in [(1, "pro"), (4, "free")] {
+            let b = Billed::spawn(variant, &[]).await;
+            let token = b.app.new_user().await.access_token;
+            let subscription = b.subscribe(&token).await;
+            b.stripe.set_subscription(&subscription, "past_due", false, Utc::now() + chrono::Duration::days(20));
+            let customer = b.stripe.subscription(&subscription).unwrap()["customer"].clone();
+            let invoice =
+                json!({"id": "in_failed2", "object": "invoice", "customer": customer, "subscription": subscription});
+            let mut event = StripeStandIn::event("invoice.payment_failed", invoice);
+            // Delivered now (Stripe retried, or the endpoint was down), about a payment that failed then.
+            event["created"] = json!((Utc::now() - chrono::Duration::days(days_ago)).timestamp());
+            assert_eq!(b.deliver(&event).await.status(), 200);
+            let plan = b.plan(&token).await;
+            assert_eq!(
+                (plan["status"].as_str(), plan["plan_id"].as_str()),
+                (Some("past_due"), Some(expected)),
+                "{days_ago} days ago"
+            );
+        }
+    }
+);
+
+scenario!(
+    reconcile_adopts_a_customer_made_for_a_user_outside_devora,
+    [sqlite_memory, postgres_redis],
+    |variant: Variant| {
+        let b = Billed::spawn(variant, &[]).await;
+        let signed_in = b.app.new_user().await;
+        let user_id = signed_in.user["id"].as_str().unwrap().to_owned();
+        let email = signed_in.user["email"].as_str().unwrap().to_owned();
+        // Made in the dashboard: Devora never recorded this customer.
+        let customer = b.stripe.add_customer(&email, Some(&user_id));
+        let subscription = b.stripe.add_subscription(&customer, "price_pro_m", Some(&user_id));
+        // And one for nobody of ours.
+        let stranger = b.stripe.add_customer("someone@example.com", None);
+        b.stripe.add_subscription(&stranger, "price_pro_m", None);
+        let billing = devora_server::operator_billing(&b.app.settings(vec![])).await.unwrap();
+        let report = billing.reconcile().await.unwrap();
+        assert_eq!((report.checked, report.repaired.clone()), (1, vec![subscription]), "{report:?}");
+        assert_eq!(b.plan(&signed_in.access_token).await["plan_id"], "pro");
+        assert!(billing.reconcile().await.unwrap().repaired.is_empty());
+    }
+);

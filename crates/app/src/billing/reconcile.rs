@@ -83,12 +83,25 @@ impl BillingService {
         subscriptions: Vec<ProviderSubscription>,
     ) -> Result<Checked, BillingError> {
         let Some(latest) = most_relevant(subscriptions) else { return Ok(Checked::NotOurs) };
-        let Some(user) = self.ports.store.user_of_customer(customer).await? else { return Ok(Checked::NotOurs) };
+        let user = match self.ports.store.user_of_customer(customer).await? {
+            Some(user) => user,
+            // A customer made for a Devora user outside Devora (the dashboard, a
+            // lost response): its subscription's `metadata[user_id]` names the user.
+            None => match latest.user_id {
+                Some(user)
+                    if self.ports.store.record_customer(user, customer, self.ports.clock.now()).await?.as_deref()
+                        == Some(customer) =>
+                {
+                    user
+                }
+                _ => return Ok(Checked::NotOurs),
+            },
+        };
         // The list is a snapshot taken over minutes: where it differs from local
         // state, the subscription is fetched again under the lock before writing,
         // so a webhook that wrote something newer meanwhile is not undone.
         let local = self.ports.store.subscription_of(user).await?;
-        let listed = self.record(user, local.as_ref(), &latest);
+        let listed = self.record(user, local.as_ref(), &latest, self.ports.clock.now());
         let differs = !subscriptions::replaces(local.as_ref(), &latest)
             || local.as_ref().is_none_or(|l| !subscriptions::same_state(l, &listed));
         if !differs || !self.refresh_locked(customer, &latest.id).await? {

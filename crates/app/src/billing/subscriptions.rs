@@ -1,6 +1,7 @@
 //! What a user does with their subscription: buy one (Checkout), manage it (the
 //! portal), cancel or resume it at period end, bring it up to date, read invoices.
 
+use chrono::{DateTime, Utc};
 use devora_domain::{BillingInterval, PlanId, Subscription, UserId, past_due_since};
 use devora_ports::{CheckoutRequest, CustomerLock, ProviderInvoice, ProviderSubscription};
 
@@ -56,13 +57,17 @@ pub(super) fn most_relevant(mut subscriptions: Vec<ProviderSubscription>) -> Opt
 
 impl BillingService {
     /// Devora's record of a provider subscription for `user`.
+    /// `observed`: when the provider reported this state (an event's time), for
+    /// the `past_due` grace, which runs from the failure, not from when Devora heard.
     pub(super) fn record(
         &self,
         user: UserId,
         previous: Option<&Subscription>,
         incoming: &ProviderSubscription,
+        observed: DateTime<Utc>,
     ) -> Subscription {
         let now = self.ports.clock.now();
+        let observed = observed.min(now);
         let (plan, interval) = match incoming.price_id.as_deref().and_then(|p| self.catalog.plan_for_price(p)) {
             Some((plan, interval)) => (plan.id.clone(), Some(interval)),
             None => {
@@ -79,7 +84,7 @@ impl BillingService {
             status: incoming.status,
             current_period_end: incoming.current_period_end,
             cancel_at_period_end: incoming.cancel_at_period_end,
-            past_due_since: past_due_since(previous.filter(|p| p.id == incoming.id), incoming.status, now),
+            past_due_since: past_due_since(previous.filter(|p| p.id == incoming.id), incoming.status, observed),
             updated_at: now,
         }
     }
@@ -90,12 +95,13 @@ impl BillingService {
         &self,
         lock: &mut Box<dyn CustomerLock>,
         incoming: &ProviderSubscription,
+        observed: DateTime<Utc>,
     ) -> Result<bool, BillingError> {
         let stored = lock.subscription().await?;
         if !replaces(stored.as_ref(), incoming) {
             return Ok(false);
         }
-        let record = self.record(lock.user(), stored.as_ref(), incoming);
+        let record = self.record(lock.user(), stored.as_ref(), incoming, observed);
         if stored.as_ref().is_some_and(|s| same_state(s, &record)) {
             return Ok(false);
         }
@@ -111,7 +117,7 @@ impl BillingService {
         let _turn = self.turns.lock(customer).await;
         let mut lock = self.ports.store.lock_customer(customer).await?.ok_or(BillingError::NoSubscription)?;
         let changed = match gateway.subscription(id).await? {
-            Some(current) => self.apply(&mut lock, &current).await?,
+            Some(current) => self.apply(&mut lock, &current, self.ports.clock.now()).await?,
             None => false,
         };
         lock.commit().await?;

@@ -103,7 +103,7 @@ impl BillingService {
         };
         if let Some(current) = current {
             subscriptions::log_change(event, &current);
-            self.apply(&mut lock, &current).await?;
+            self.apply(&mut lock, &current, event.created).await?;
         }
         lock.record_event(&event.id, &event.kind, self.ports.clock.now()).await?;
         lock.commit().await?;

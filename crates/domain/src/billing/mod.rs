@@ -280,20 +280,21 @@ pub fn granted_plan(subscription: Option<&Subscription>, now: DateTime<Utc>, gra
     if grants { sub.plan.clone() } else { PlanId::free() }
 }
 
-/// When a subscription entered `past_due`: kept while it stays there, `now` when
-/// it just arrived, cleared when it left.
+/// When a subscription entered `past_due`: kept while it stays there, `observed`
+/// (when the provider reported the change: an event's time) when it just arrived,
+/// cleared when it left. `previous` must be the same subscription's record.
 #[must_use]
 pub fn past_due_since(
     previous: Option<&Subscription>,
     status: SubscriptionStatus,
-    now: DateTime<Utc>,
+    observed: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     if status != SubscriptionStatus::PastDue {
         return None;
     }
     match previous {
-        Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.or(Some(now)),
-        _ => Some(now),
+        Some(prev) if prev.status == SubscriptionStatus::PastDue => prev.past_due_since.or(Some(observed)),
+        _ => Some(observed),
     }
 }
 
