@@ -304,6 +304,15 @@ impl Conventions {
         }
         problem("429", "Rate limited (`quota-exceeded`): retry after `Retry-After` seconds");
         problem("500", "Unexpected error; only the `request_id` is disclosed");
+        // Billing and admin operations that call Stripe share their unavailable answer.
+        let calls_stripe = operation.tags.iter().flatten().any(|tag| tag == "billing" || tag == "admin")
+            && operation.operation_id.as_deref() != Some("list_plans");
+        if calls_stripe {
+            problem(
+                "503",
+                "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable",
+            );
+        }
         if uses_database {
             problem("503", "The database is unavailable (`service-unavailable`): retry after `Retry-After` seconds");
         }

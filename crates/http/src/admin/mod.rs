@@ -50,7 +50,6 @@ pub fn scope() -> impl HttpServiceFactory {
     responses(
         (status = 200, description = "What was checked and repaired", body = ReconcileReportDto),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn reconcile_billing(

@@ -49,7 +49,6 @@ pub async fn subscription(
     post, path = "/api/v2/billing/subscription/sync", tag = "billing", operation_id = "sync_subscription", security(("bearer" = [])),
     responses(
         (status = 200, description = "The subscription as Stripe has it now", body = SubscriptionDto),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn sync(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<SubscriptionDto>, ApiError> {
@@ -84,7 +83,6 @@ pub async fn checkout(
     responses(
         (status = 200, description = "Send the browser to `url`", body = RedirectUrl),
         (status = 409, description = "No billing account yet", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn portal(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<RedirectUrl>, ApiError> {
@@ -98,7 +96,6 @@ pub async fn portal(state: web::Data<AppState>, caller: Authenticated) -> Result
     responses(
         (status = 200, description = "Set to end at `current_period_end`", body = SubscriptionDto),
         (status = 409, description = "No live subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<SubscriptionDto>, ApiError> {
@@ -112,7 +109,6 @@ pub async fn cancel(state: web::Data<AppState>, caller: Authenticated) -> Result
     responses(
         (status = 200, description = "It renews again", body = SubscriptionDto),
         (status = 409, description = "No live subscription", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resume(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<SubscriptionDto>, ApiError> {
@@ -139,7 +135,6 @@ pub struct InvoiceQuery {
     responses(
         (status = 200, description = "A page of invoices", body = InvoicePage),
         (status = 422, description = "Bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Stripe unreachable (`provider-unavailable`), not configured (`not-configured`), or the database unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn invoices(
