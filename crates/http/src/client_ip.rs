@@ -19,6 +19,14 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// The address [`resolve_client_ip`] put on `req`, when it ran.
+    #[must_use]
+    pub fn of(req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        req.extensions().get::<Self>().map(|ip| ip.0)
+    }
+}
+
 /// Resolves the client's address once per request, before anything else reads it.
 pub async fn resolve_client_ip(
     req: ServiceRequest,

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use chrono::DateTime;
-use devora_api_types::FieldErrorCode;
+use devora_api_types::{FieldError, FieldErrorCode};
 use devora_ports::PageCursor;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -39,25 +39,25 @@ fn decode_cursor(raw: &str) -> Option<PageCursor> {
     })
 }
 
+/// `?limit=`: 1..=100, 20 when absent; out of range or not a number adds a
+/// field error (and stands in 20, so the other fields are still checked).
+pub fn parse_limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> u32 {
+    match raw.map(str::parse::<u32>) {
+        None => 20,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            errors.push(field_error("limit", FieldErrorCode::OutOfRange, "must be a whole number from 1 to 100"));
+            20
+        }
+    }
+}
+
 impl PageQuery {
     /// # Errors
     /// 422 naming `limit` or `cursor`.
     pub fn parse(&self) -> Result<(u32, Option<PageCursor>), ApiError> {
         let mut errors = Vec::new();
-        let limit = match self.limit.as_deref() {
-            None => 20,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(n) if (1..=100).contains(&n) => n,
-                _ => {
-                    errors.push(field_error(
-                        "limit",
-                        FieldErrorCode::OutOfRange,
-                        "must be a whole number from 1 to 100",
-                    ));
-                    20
-                }
-            },
-        };
+        let limit = parse_limit(self.limit.as_deref(), &mut errors);
         let cursor = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(raw) => {

@@ -102,15 +102,15 @@ pub fn refusal(policy: &RateLimitPolicy, decision: &RateLimitDecision) -> ApiErr
     err
 }
 
-type Admitted = Option<(RateLimitPolicy, RateLimitDecision)>;
+pub(crate) type Admitted = Option<(RateLimitPolicy, RateLimitDecision)>;
 
 /// Counts the request under `policy`: the decision to report when it may go on
 /// (`None` when limiting is off or for CORS-less `OPTIONS`), or the 429 answer.
-async fn admit(req: &HttpRequest, policy: RoutePolicy) -> Result<Admitted, HttpResponse> {
+pub(crate) async fn admit(req: &HttpRequest, policy: RoutePolicy) -> Result<Admitted, HttpResponse> {
     // OPTIONS is not an API call (preflights are answered by CORS before routing).
     let limiter = req.app_data::<web::Data<RateLimitService>>().filter(|_| req.method() != Method::OPTIONS);
     let Some(limiter) = limiter else { return Ok(None) };
-    let ip = req.extensions().get::<ClientIp>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |ip| ip.0);
+    let ip = ClientIp::of(req).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     // Per-user policies count by the token's user. The token is verified once,
     // here; the route's extractor reuses the claims and checks only the session.
     let claims = match req.extensions().get::<VerifiedClaims>() {
@@ -133,7 +133,10 @@ async fn admit(req: &HttpRequest, policy: RoutePolicy) -> Result<Admitted, HttpR
     Ok(Some((policy, decision)))
 }
 
-fn with_headers(mut res: HttpResponse, admitted: Option<&(RateLimitPolicy, RateLimitDecision)>) -> HttpResponse {
+pub(crate) fn with_headers(
+    mut res: HttpResponse,
+    admitted: Option<&(RateLimitPolicy, RateLimitDecision)>,
+) -> HttpResponse {
     if let Some((policy, decision)) = admitted {
         insert_headers(res.headers_mut(), policy, decision);
     }

@@ -13,7 +13,7 @@ pub use principal::{Authenticated, VerifiedClaims, bearer_token};
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use devora_api_types::{AccountStatus, AuthResponse, FieldError, TokenPair, UserDto, UserRole};
 use devora_app::PolicyKind;
 use devora_app::auth::{ClientMeta, SignedIn};
@@ -93,7 +93,7 @@ pub(crate) fn no_store(mut res: HttpResponse) -> HttpResponse {
 
 pub(crate) fn client_meta(req: &HttpRequest) -> ClientMeta {
     ClientMeta {
-        ip: req.extensions().get::<ClientIp>().map(|ip| ip.0.to_string()),
+        ip: ClientIp::of(req).map(|ip| ip.to_string()),
         user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }

@@ -1,6 +1,6 @@
 //! Password accounts: register, log in, change the password.
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use devora_api_types::{AuthResponse, ChangePasswordRequest, LoginRequest, Problem, RegisterRequest};
 
 use super::{auth_response, client_meta, no_store, parse_email, parse_name, parse_password};
@@ -56,7 +56,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let meta = client_meta(&req);
-    let ip = req.extensions().get::<ClientIp>().map(|ip| ip.0);
+    let ip = ClientIp::of(&req);
     let limit = state.rate_limits.check_login(ip, &body.email).await;
     if let Some((policy, decision)) = &limit
         && !decision.allowed

@@ -11,6 +11,7 @@ use super::{interval, invoice_dto, plan_dto, subscription_dto};
 use crate::auth::Authenticated;
 use crate::conditional::json_with_etag;
 use crate::error::field_error;
+use crate::pagination::parse_limit;
 use crate::{ApiError, ApiJson, AppState};
 
 /// The plans on offer, with what each grants. Public; revalidate with `ETag`.
@@ -143,14 +144,7 @@ pub async fn invoices(
     query: web::Query<InvoiceQuery>,
 ) -> Result<web::Json<InvoicePage>, ApiError> {
     let mut errors = Vec::new();
-    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
-        None => 20,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            errors.push(field_error("limit", FieldErrorCode::OutOfRange, "must be a whole number from 1 to 100"));
-            20
-        }
-    };
+    let limit = parse_limit(query.limit.as_deref(), &mut errors);
     let cursor = query.cursor.as_deref().filter(|c| !c.is_empty());
     let valid_cursor = |c: &str| {
         c.strip_prefix("in_")

@@ -5,9 +5,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use devora_api_types::{Problem, WebhookAck};
 use devora_app::PolicyKind;
-use devora_app::Subject;
 
-use crate::rate_limit::{insert_headers, refusal};
+use crate::rate_limit::{RoutePolicy, admit, with_headers};
 use crate::{ApiError, AppState};
 
 /// Receives a Stripe event. Unauthenticated: the `Stripe-Signature` header is
@@ -28,22 +27,11 @@ pub async fn stripe(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     let signature = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     // Verify first; a forgery is refused without touching the budget or the store.
     let verified = state.billing.verify_webhook(signature, &body).map_err(ApiError::from)?;
-    let admitted = state.rate_limits.check(PolicyKind::Webhook, &Subject { ip: client_ip(&req), user: None }).await;
-    if let Some((policy, decision)) = &admitted
-        && !decision.allowed
-    {
-        return Err(refusal(policy, decision));
-    }
+    let admitted = match admit(&req, RoutePolicy::Fixed(PolicyKind::Webhook)).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return Ok(refused),
+    };
     let outcome = state.billing.apply_event(&verified).await.map_err(ApiError::from)?;
     tracing::debug!(event = %verified.id, ?outcome, "stripe webhook");
-    let mut res = HttpResponse::Ok().json(WebhookAck { received: true });
-    if let Some((policy, decision)) = &admitted {
-        insert_headers(res.headers_mut(), policy, decision);
-    }
-    Ok(res)
-}
-
-fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
-    use actix_web::HttpMessage;
-    req.extensions().get::<crate::ClientIp>().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |ip| ip.0)
+    Ok(with_headers(HttpResponse::Ok().json(WebhookAck { received: true }), admitted.as_ref()))
 }
