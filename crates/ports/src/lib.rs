@@ -12,6 +12,7 @@ pub mod auth;
 pub mod billing;
 pub mod cache;
 pub mod clock;
+pub mod generation;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod page;
