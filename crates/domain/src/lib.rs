@@ -51,6 +51,7 @@ macro_rules! uuid_id {
 
 pub mod auth;
 pub mod billing;
+pub mod generation;
 mod invalid;
 pub mod projects;
 pub mod rate_limit;
@@ -63,6 +64,9 @@ pub use auth::{
 pub use billing::{
     BillingInterval, Catalog, CatalogError, Limits, Plan, PlanId, Subscription, SubscriptionStatus, granted_plan,
     past_due_since,
+};
+pub use generation::{
+    Job, JobError, JobErrorCode, JobEvent, JobEventPayload, JobId, JobKind, JobStatus, JobUsage, Prompt,
 };
 pub use invalid::{Invalid, Violation};
 pub use projects::{

@@ -14,6 +14,18 @@ pub(crate) fn unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// A [`StorageError`] made from a unique-index refusal.
+pub(crate) fn unique_violation_storage(err: &StorageError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<DbErr>().is_some_and(unique_violation) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 pub(crate) fn corrupt(what: &str) -> StorageError {
     StorageError::new(format!("stored row is not valid: {what}"))
 }

@@ -6,6 +6,7 @@ mod billing;
 mod database;
 mod entity;
 mod errors;
+mod generation;
 mod housekeeping;
 mod idempotency;
 pub mod migration;

@@ -4,6 +4,9 @@
 pub mod billing_customers;
 pub mod billing_events;
 pub mod billing_subscriptions;
+pub mod generation_events;
+pub mod generation_jobs;
+pub mod generation_tickets;
 pub mod idempotency_keys;
 pub mod login_codes;
 pub mod messages;

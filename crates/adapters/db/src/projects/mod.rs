@@ -91,7 +91,7 @@ async fn lock_project(
 
 /// Keyset paging: `rows` were fetched with one row over `limit`; keeps `limit` of
 /// them and returns the cursor after the last kept one if there was more.
-fn cut_page<R>(rows: &mut Vec<R>, limit: u32, cursor: impl Fn(&R) -> PageCursor) -> Option<PageCursor> {
+pub(crate) fn cut_page<R>(rows: &mut Vec<R>, limit: u32, cursor: impl Fn(&R) -> PageCursor) -> Option<PageCursor> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     if more { rows.last().map(cursor) } else { None }
