@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 mod error;
+pub mod generation;
 pub mod health;
 pub mod housekeeping;
 pub mod idempotency;

@@ -9,9 +9,11 @@
 mod breaker;
 mod cache;
 mod rate_limit;
+mod signals;
 mod store;
 
 pub use breaker::BreakerState;
 pub use cache::RedisCache;
 pub use rate_limit::RedisRateLimiter;
+pub use signals::RedisSignals;
 pub use store::{RedisConfig, RedisError, RedisStore};

@@ -394,4 +394,20 @@ impl ProjectService {
         // none when the project was deleted meanwhile.
         self.repo.add_message(&message).await?.ok_or(ProjectError::NotFound)
     }
+
+    /// Appends a message to a project's conversation on the system's behalf
+    /// (generation: the prompt that started a job, the assistant's reply); `None`
+    /// when the project is gone. The caller has checked ownership.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn record_message(
+        &self,
+        id: ProjectId,
+        role: MessageRole,
+        content: MessageContent,
+    ) -> Result<Option<Message>, ProjectError> {
+        let message = Message { id: MessageId::new(), project_id: id, role, content, created_at: self.clock.now() };
+        Ok(self.repo.add_message(&message).await?)
+    }
 }

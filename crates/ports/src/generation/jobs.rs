@@ -48,6 +48,8 @@ pub struct JobFilter {
 pub struct Lease {
     pub job: Job,
     pub fence: i64,
+    /// The sequence number of the `running` event the claim appended.
+    pub seq: u64,
 }
 
 /// The job is no longer this worker's (its lease was taken over, or it ended).

@@ -68,7 +68,7 @@ pub(super) async fn claim(
         let status = JobEventPayload::Status { status: JobStatus::Running, attempt: job.attempt };
         insert_events(&txn, job.id, seq, vec![status], now).await?;
         txn.commit().await.map_err(storage)?;
-        return Ok(Some(Lease { job, fence }));
+        return Ok(Some(Lease { job, fence, seq: u64::try_from(seq).unwrap_or(0) }));
     }
     Ok(None)
 }

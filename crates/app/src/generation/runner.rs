@@ -1,0 +1,417 @@
+//! One job's run on the worker that holds its lease: provider rounds within the
+//! budget and the hard caps, token deltas coalesced into events, and a watchdog
+//! beside it that extends the lease and turns a cancel, a drain, the wall clock
+//! or a lost lease into a halt the run obeys at its next step.
+
+use std::time::Duration;
+
+use devora_domain::generation::billing_period;
+use devora_domain::{JobErrorCode, JobEventPayload, JobKind, JobStatus, JobUsage, MessageContent, MessageRole};
+use devora_ports::generation::{
+    ChatChunk, ChatMessage, ChatRequest, ChatRole, FencedError, FinishReason, JobSignal, LanguageModel, Lease,
+    LlmError, LlmTimeout, Outcome, Reservation,
+};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::GenerationService;
+use crate::tasks::StopSignal;
+
+/// The instructions every job starts from.
+const SYSTEM_PROMPT: &str = "You are Devora, an assistant that builds web applications. \
+Answer the request with the application's code and a short explanation.";
+
+const CONTINUE_PROMPT: &str = "Your reply was cut off. Continue exactly where you stopped, without repeating anything.";
+
+/// A reply shorter than this is not worth a call: the budget counts as exhausted.
+const MIN_OUTPUT_TOKENS: u32 = 16;
+
+/// Why a run stops before the model is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halt {
+    Cancel,
+    /// The node is stopping: the job goes back to the queue.
+    Drain,
+    TimeLimit,
+    /// Another worker owns the job now: write nothing more.
+    Lost,
+}
+
+/// How a run ended, before it is written.
+enum End {
+    Done,
+    Failed(JobErrorCode, String),
+    Halted(Halt),
+}
+
+/// Tokens from text: about four characters each, at least one.
+fn estimate_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4).max(1)
+}
+
+fn provider_failure(err: &LlmError) -> (JobErrorCode, String) {
+    let code = match err {
+        LlmError::Unavailable(_) => JobErrorCode::ProviderUnavailable,
+        LlmError::Rejected { .. } => JobErrorCode::ProviderRejected,
+        LlmError::Timeout(LlmTimeout::Connect | LlmTimeout::FirstToken | LlmTimeout::Idle) => {
+            JobErrorCode::ProviderTimeout
+        }
+        LlmError::Provider { .. } => JobErrorCode::ProviderError,
+        LlmError::Broken(_) => JobErrorCode::StreamBroken,
+    };
+    (code, err.to_string())
+}
+
+/// Resolves when a halt is set.
+async fn halted(halt: &mut watch::Receiver<Option<Halt>>) -> Halt {
+    loop {
+        if let Some(h) = *halt.borrow_and_update() {
+            return h;
+        }
+        if halt.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What a run carries from round to round.
+struct Run<'a> {
+    service: &'a GenerationService,
+    lease: &'a Lease,
+    halt: watch::Receiver<Option<Halt>>,
+    halt_tx: &'a watch::Sender<Option<Halt>>,
+    output: String,
+    usage: JobUsage,
+    progress: u8,
+}
+
+impl Run<'_> {
+    async fn emit(&mut self, events: Vec<JobEventPayload>) -> Result<(), Halt> {
+        let now = self.service.ports.clock.now();
+        match self.service.ports.jobs.append_events(self.lease, events, now).await {
+            Ok((events, state)) => {
+                if let Some(last) = events.last() {
+                    let signal = JobSignal::Events { job: self.lease.job.id, seq: last.seq };
+                    self.service.ports.signals.publish(signal).await;
+                }
+                if state.cancel_requested {
+                    self.halt_tx.send_replace(Some(Halt::Cancel));
+                }
+                Ok(())
+            }
+            Err(FencedError::Lost) => Err(Halt::Lost),
+            Err(FencedError::Storage(err)) => {
+                // The log is behind; the run goes on and the next write tries again.
+                tracing::warn!(error = %err, "could not append job events");
+                Ok(())
+            }
+        }
+    }
+
+    async fn settle(&mut self, reserved: u64, usage: JobUsage) -> Result<(), Halt> {
+        let now = self.service.ports.clock.now();
+        self.usage.prompt_tokens += usage.prompt_tokens;
+        self.usage.completion_tokens += usage.completion_tokens;
+        self.usage.estimated |= usage.estimated;
+        metrics::counter!("devora_generation_tokens_total", "model" => self.lease.job.model.clone(), "kind" => "prompt")
+            .increment(usage.prompt_tokens);
+        metrics::counter!("devora_generation_tokens_total", "model" => self.lease.job.model.clone(), "kind" => "completion")
+            .increment(usage.completion_tokens);
+        match self.service.ports.jobs.settle_tokens(self.lease, reserved, usage, now).await {
+            Ok(event) => {
+                let signal = JobSignal::Events { job: self.lease.job.id, seq: event.seq };
+                self.service.ports.signals.publish(signal).await;
+                Ok(())
+            }
+            Err(FencedError::Lost) => Err(Halt::Lost),
+            Err(FencedError::Storage(err)) => {
+                tracing::warn!(error = %err, reserved, "could not settle a call's tokens");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends what was gathered as one delta event (and progress when it moved).
+    async fn flush(&mut self, pending: &mut String, max_tokens: u32) -> Result<(), Halt> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut events = vec![JobEventPayload::Delta { text: std::mem::take(pending) }];
+        let done = estimate_tokens(self.output.len()) as f64 / f64::from(max_tokens.max(1));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let progress = (10.0 + 80.0 * done.min(1.0)) as u8;
+        if progress >= self.progress + 5 {
+            self.progress = progress;
+            events.push(JobEventPayload::Progress { progress, step: Some("Generating".to_owned()) });
+        }
+        self.emit(events).await
+    }
+
+    async fn rounds(&mut self, model: &dyn LanguageModel) -> End {
+        let service = self.service;
+        let config = &service.config;
+        let job = &self.lease.job;
+        let tokens_per_month = match service.ports.entitlements.entitlement(job.owner_id).await {
+            Ok(e) => e.limits.tokens_per_month,
+            Err(err) => return End::Failed(JobErrorCode::Internal, format!("could not read the plan: {err}")),
+        };
+        let (period_start, _) = billing_period(service.ports.clock.now());
+        let mut transcript = vec![
+            ChatMessage { role: ChatRole::System, content: SYSTEM_PROMPT.to_owned() },
+            ChatMessage { role: ChatRole::User, content: job.prompt.clone() },
+        ];
+        self.progress = 5;
+        if let Err(h) =
+            self.emit(vec![JobEventPayload::Progress { progress: 5, step: Some("Waiting for the model".into()) }]).await
+        {
+            return End::Halted(h);
+        }
+        for round in 1..=config.max_rounds {
+            let left = config
+                .max_output_tokens
+                .saturating_sub(u32::try_from(self.usage.completion_tokens).unwrap_or(u32::MAX));
+            if left == 0 {
+                return End::Failed(JobErrorCode::OutputLimit, "the job reached its cap on output tokens".into());
+            }
+            let prompt_chars: usize = transcript.iter().map(|m| m.content.len()).sum();
+            let prompt_estimate = estimate_tokens(prompt_chars);
+            let wanted = left.min(config.max_tokens_per_call);
+            let reserved = service
+                .ports
+                .jobs
+                .reserve_tokens(self.lease, tokens_per_month, period_start, prompt_estimate, wanted, MIN_OUTPUT_TOKENS)
+                .await;
+            let grant = match reserved {
+                Ok(Reservation::Granted(grant)) => grant,
+                Ok(Reservation::Exhausted) => {
+                    return End::Failed(JobErrorCode::BudgetExhausted, "this month's token budget is used up".into());
+                }
+                Err(FencedError::Lost) => return End::Halted(Halt::Lost),
+                Err(FencedError::Storage(err)) => return End::Failed(JobErrorCode::Internal, err.to_string()),
+            };
+            let request = ChatRequest {
+                model: job.model.clone(),
+                messages: transcript.clone(),
+                max_tokens: grant.max_tokens,
+                temperature: None,
+            };
+            let asked = Instant::now();
+            let started = tokio::select! {
+                started = model.stream_chat(request) => started,
+                h = halted(&mut self.halt) => {
+                    let _ = self.settle(grant.reserved, JobUsage::default()).await;
+                    return End::Halted(h);
+                }
+            };
+            let mut stream = match started {
+                Ok(stream) => stream,
+                Err(err) => {
+                    let _ = self.settle(grant.reserved, JobUsage::default()).await;
+                    let (code, message) = provider_failure(&err);
+                    return End::Failed(code, message);
+                }
+            };
+            metrics::histogram!("devora_generation_first_token_seconds", "model" => job.model.clone())
+                .record(asked.elapsed().as_secs_f64());
+            let mut reply = String::new();
+            let mut pending = String::new();
+            let mut flush_at = Instant::now() + config.coalesce;
+            let estimated = |reply: &str| JobUsage {
+                prompt_tokens: prompt_estimate,
+                completion_tokens: estimate_tokens(reply.len()),
+                estimated: true,
+            };
+            let finish = loop {
+                tokio::select! {
+                    chunk = stream.next() => match chunk {
+                        Ok(Some(ChatChunk::Delta(text))) => {
+                            reply.push_str(&text);
+                            self.output.push_str(&text);
+                            pending.push_str(&text);
+                            if Instant::now() >= flush_at {
+                                flush_at = Instant::now() + config.coalesce;
+                                if let Err(h) = self.flush(&mut pending, grant.max_tokens).await {
+                                    return End::Halted(h);
+                                }
+                            }
+                        }
+                        Ok(Some(ChatChunk::Finished { reason, usage })) => {
+                            if let Err(h) = self.flush(&mut pending, grant.max_tokens).await {
+                                return End::Halted(h);
+                            }
+                            let usage = JobUsage {
+                                prompt_tokens: usage.prompt_tokens,
+                                completion_tokens: usage.completion_tokens,
+                                estimated: usage.estimated,
+                            };
+                            if let Err(h) = self.settle(grant.reserved, usage).await {
+                                return End::Halted(h);
+                            }
+                            break reason;
+                        }
+                        Ok(None) => break FinishReason::Stop,
+                        Err(err) => {
+                            drop(stream);
+                            let _ = self.flush(&mut pending, grant.max_tokens).await;
+                            let _ = self.settle(grant.reserved, estimated(&reply)).await;
+                            let (code, message) = provider_failure(&err);
+                            return End::Failed(code, message);
+                        }
+                    },
+                    () = tokio::time::sleep_until(flush_at), if !pending.is_empty() => {
+                        flush_at = Instant::now() + config.coalesce;
+                        if let Err(h) = self.flush(&mut pending, grant.max_tokens).await {
+                            return End::Halted(h);
+                        }
+                    }
+                    h = halted(&mut self.halt) => {
+                        // Dropping the stream closes the provider's connection now.
+                        drop(stream);
+                        if h != Halt::Lost {
+                            let _ = self.flush(&mut pending, grant.max_tokens).await;
+                            let _ = self.settle(grant.reserved, estimated(&reply)).await;
+                        }
+                        return End::Halted(h);
+                    }
+                }
+            };
+            match finish {
+                FinishReason::Stop | FinishReason::ToolCalls => return End::Done,
+                FinishReason::ContentFilter => {
+                    return End::Failed(JobErrorCode::ContentFiltered, "the provider withheld the reply".into());
+                }
+                FinishReason::Length if round < config.max_rounds => {
+                    transcript.push(ChatMessage { role: ChatRole::Assistant, content: reply });
+                    transcript.push(ChatMessage { role: ChatRole::User, content: CONTINUE_PROMPT.to_owned() });
+                }
+                FinishReason::Length => {}
+            }
+        }
+        End::Failed(
+            JobErrorCode::OutputLimit,
+            format!("the reply was still cut off after {} rounds", config.max_rounds),
+        )
+    }
+}
+
+impl GenerationService {
+    /// Runs a claimed job to its end (or until halted) and writes how it ended.
+    pub(super) async fn run(&self, lease: Lease, worker: &str, stop: StopSignal) {
+        let span = tracing::info_span!("job", job = %lease.job.id, attempt = lease.job.attempt, worker);
+        self.run_leased(lease, stop).instrument(span).await;
+    }
+
+    async fn run_leased(&self, lease: Lease, stop: StopSignal) {
+        tracing::info!(model = %lease.job.model, kind = lease.job.kind.as_str(), "job started");
+        self.ports.signals.publish(JobSignal::Events { job: lease.job.id, seq: lease.seq }).await;
+        let Some(model) = self.ports.model.clone() else { return };
+        let (halt_tx, halt_rx) = watch::channel(None);
+        let mut run = Run {
+            service: self,
+            lease: &lease,
+            halt: halt_rx,
+            halt_tx: &halt_tx,
+            output: String::new(),
+            usage: JobUsage::default(),
+            progress: 0,
+        };
+        let end = tokio::select! {
+            end = run.rounds(model.as_ref()) => end,
+            () = self.watchdog(&lease, &halt_tx, stop) => End::Halted(Halt::Lost),
+        };
+        let output = std::mem::take(&mut run.output);
+        self.write_end(&lease, end, output).await;
+    }
+
+    /// Extends the lease, and raises a halt on a cancel (signal or flag), a
+    /// drain, the wall-clock cap or a lost lease. Never returns.
+    async fn watchdog(&self, lease: &Lease, halt: &watch::Sender<Option<Halt>>, mut stop: StopSignal) {
+        let mut signals = self.ports.signals.subscribe();
+        let deadline = Instant::now() + self.config.max_duration;
+        let mut beat = tokio::time::interval(self.config.heartbeat.max(Duration::from_millis(50)));
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let raise = |h: Halt| {
+            if halt.borrow().is_none() {
+                halt.send_replace(Some(h));
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    let until = self.ports.clock.now()
+                        + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60));
+                    match self.ports.jobs.heartbeat(lease, until).await {
+                        Ok(state) if state.cancel_requested => raise(Halt::Cancel),
+                        Ok(_) => {}
+                        Err(FencedError::Lost) => { halt.send_replace(Some(Halt::Lost)); std::future::pending::<()>().await }
+                        Err(FencedError::Storage(err)) => tracing::warn!(error = %err, "heartbeat failed; the lease may lapse"),
+                    }
+                }
+                signal = signals.recv() => {
+                    if let Ok(JobSignal::Cancel { job }) = signal && job == lease.job.id {
+                        raise(Halt::Cancel);
+                    }
+                }
+                () = stop.stopped(), if !stop.is_stopped() || halt.borrow().is_none() => raise(Halt::Drain),
+                () = tokio::time::sleep_until(deadline) => raise(Halt::TimeLimit),
+            }
+        }
+    }
+
+    async fn write_end(&self, lease: &Lease, end: End, output: String) {
+        let now = self.ports.clock.now();
+        let job = &lease.job;
+        let (status, error) = match end {
+            End::Done => (JobStatus::Succeeded, None),
+            End::Failed(code, message) => (JobStatus::Failed, Some((code, message))),
+            End::Halted(Halt::Cancel) => (JobStatus::Cancelled, None),
+            End::Halted(Halt::TimeLimit) => {
+                (JobStatus::Failed, Some((JobErrorCode::TimeLimit, "the job reached its wall-clock cap".to_owned())))
+            }
+            End::Halted(Halt::Lost) => {
+                tracing::warn!("job's lease was taken over; this worker wrote nothing more");
+                return;
+            }
+            End::Halted(Halt::Drain) => {
+                match self.ports.jobs.release(lease, now).await {
+                    Ok(event) => {
+                        tracing::info!("node stopping: job released to the queue");
+                        self.ports.signals.publish(JobSignal::Events { job: job.id, seq: event.seq }).await;
+                        self.ports.signals.publish(JobSignal::Queued).await;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not release the job; its lease will lapse"),
+                }
+                return;
+            }
+        };
+        let reply = output.clone();
+        let outcome = Outcome { status, error: error.clone(), output };
+        match self.ports.jobs.finish(lease, outcome, now).await {
+            Ok(event) => {
+                self.ports.signals.publish(JobSignal::Events { job: job.id, seq: event.seq }).await;
+                let code = error.as_ref().map_or("", |(c, _)| c.as_str());
+                metrics::counter!("devora_generation_jobs_finished_total", "status" => status.as_str(), "code" => code)
+                    .increment(1);
+                match &error {
+                    Some((code, message)) => tracing::warn!(code = code.as_str(), message, "job failed"),
+                    None => tracing::info!(status = status.as_str(), "job ended"),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not record the job's end; the rescuer will");
+                return;
+            }
+        }
+        if job.kind == JobKind::Agentic
+            && let Some(project) = job.project_id
+        {
+            let text: String = reply.chars().take(MessageContent::MAX_CHARS).collect();
+            if let Ok(content) = MessageContent::parse(&text)
+                && let Err(err) = self.ports.projects.record_message(project, MessageRole::Assistant, content).await
+            {
+                tracing::warn!(error = %err, "could not add the reply to the conversation");
+            }
+        }
+    }
+}
