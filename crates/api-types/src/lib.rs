@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod generation;
 pub mod problem;
 pub mod projects;
 pub mod service;
@@ -20,6 +21,11 @@ pub use auth::{
 pub use billing::{
     BillingIntervalDto, CheckoutRequest, InvoiceDto, InvoicePage, InvoiceStatusDto, PlanDto, PlanLimitsDto, PlanList,
     ReconcileReportDto, RedirectUrl, SubscriptionDto, SubscriptionStatusDto, WebhookAck,
+};
+pub use generation::{
+    AgenticRequest, FullstackRequest, GenerationOptions, GenerationUsage, JobDto, JobErrorCodeDto, JobErrorDto,
+    JobEventDto, JobKindDto, JobPage, JobStatusDto, JobStreamCommand, JobUsageDto, ModelDto, ModelList, QuotaDto,
+    StreamTicket, TokenQuotaDto,
 };
 pub use problem::{ErrorCode, FieldError, FieldErrorCode, Problem};
 pub use projects::{
