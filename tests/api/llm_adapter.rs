@@ -365,3 +365,15 @@ async fn models_are_listed() {
     );
     assert_eq!(standin.models_requests(), 1);
 }
+
+#[tokio::test]
+async fn a_stream_longer_than_allowed_is_broken_and_closed() {
+    let standin = LlmStandIn::with_key(KEY).await;
+    let model = model_with(config(&standin.url).with_max_stream_duration(Duration::from_millis(400)));
+    standin.script(ScriptedReply::slow(100, Duration::from_millis(20)));
+    let started = Instant::now();
+    let error = complete(&model).await.unwrap_err();
+    assert!(matches!(error, LlmError::Broken(_)), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(standin.wait_for_abandoned(1, Duration::from_secs(1)).await);
+}

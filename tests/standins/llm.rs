@@ -400,13 +400,14 @@ fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body.to_string())
 }
 
-fn authorized(req: &HttpRequest, st: &LlmState) -> Result<(), HttpResponse> {
-    let Some(key) = &st.api_key else { return Ok(()) };
+/// The 401 a request without the configured key gets.
+fn unauthorized(req: &HttpRequest, st: &LlmState) -> Option<HttpResponse> {
+    let key = st.api_key.as_ref()?;
     let sent = req.headers().get("authorization").and_then(|v| v.to_str().ok());
     if sent == Some(format!("Bearer {key}").as_str()) {
-        return Ok(());
+        return None;
     }
-    Err(json_response(
+    Some(json_response(
         StatusCode::UNAUTHORIZED,
         &error_body("Incorrect API key provided.", "invalid_request_error", json!("invalid_api_key")),
     ))
@@ -415,7 +416,7 @@ fn authorized(req: &HttpRequest, st: &LlmState) -> Result<(), HttpResponse> {
 async fn models(req: HttpRequest, state: web::Data<Mutex<LlmState>>) -> HttpResponse {
     let mut st = state.lock().unwrap();
     st.models_requests += 1;
-    if let Err(refusal) = authorized(&req, &st) {
+    if let Some(refusal) = unauthorized(&req, &st) {
         return refusal;
     }
     let data: Vec<Value> = st
@@ -432,7 +433,7 @@ async fn chat(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<LlmStat
         let mut st = state.lock().unwrap();
         let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         st.requests.push(parsed.clone());
-        if let Err(refusal) = authorized(&req, &st) {
+        if let Some(refusal) = unauthorized(&req, &st) {
             return refusal;
         }
         let bad = |message: &str| {
@@ -444,7 +445,7 @@ async fn chat(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<LlmStat
         if parsed["stream_options"]["include_usage"] != json!(true) {
             return bad("send \"stream_options\": {\"include_usage\": true}");
         }
-        if !parsed["model"].as_str().is_some_and(|m| !m.is_empty()) {
+        if parsed["model"].as_str().is_none_or(str::is_empty) {
             return bad("you must provide a model parameter");
         }
         let Some(messages) = parsed["messages"].as_array().filter(|m| !m.is_empty()) else {
