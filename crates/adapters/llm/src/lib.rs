@@ -10,8 +10,10 @@
 //! # Retries and timeouts
 //! - Only before the first token: connection errors, 429 and 5xx are retried with
 //!   exponential backoff and full jitter; a `Retry-After` (seconds or HTTP-date) is
-//!   obeyed up to [`RetryPolicy::max_retry_after`]. Once a token was handed out the
-//!   call is never repeated (the reply would be duplicated).
+//!   obeyed up to [`RetryPolicy::max_retry_after`]. A connection that drops before
+//!   the first token counts as a connection error. Once a token was handed out the
+//!   call is never repeated (the reply would be duplicated), and an error object in
+//!   the stream is final even before the first token (the provider has answered).
 //! - Other 4xx: [`LlmError::Rejected`](devora_ports::generation::LlmError::Rejected), not retried.
 //!   Retries used up: `Unavailable` (or `Timeout(Connect)` when connecting timed out).
 //! - [`stream_chat`](devora_ports::generation::LanguageModel::stream_chat) resolves once the first
