@@ -3,6 +3,7 @@
 //! (the server, PKCE, query parsing) is here.
 
 mod github;
+mod llm;
 mod oidc;
 mod stripe;
 
@@ -12,6 +13,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 pub use github::{FakeGitHubAccount, GitHubStandIn};
+pub use llm::{Ending, HttpFailure, LlmStandIn, ScriptedReply, Split, Usage};
 pub use oidc::{ClaimsPlacement, FakeIdentity, IdTokenFault, OidcIssuer};
 pub use stripe::{FakeCheckoutSession, FakeStripeCustomer, Fault, STRIPE_STANDIN_API_VERSION, StripeStandIn};
 

@@ -29,6 +29,7 @@ impl Default for OutboundConfig {
 #[derive(Debug, Clone)]
 pub struct OutboundHttp {
     client: reqwest::Client,
+    config: OutboundConfig,
 }
 
 /// The client could not be built (the TLS backend failed to set up).
@@ -59,13 +60,20 @@ impl OutboundHttp {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| OutboundSetupError(e.to_string()))?;
-        Ok(Self { client })
+        Ok(Self { client, config })
     }
 
     /// The underlying client, to build requests with.
     #[must_use]
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// The bounds the client was built with (a streaming caller overrides the
+    /// total per request, but cannot change the connect timeout).
+    #[must_use]
+    pub fn config(&self) -> OutboundConfig {
+        self.config
     }
 }
 
