@@ -4,6 +4,7 @@
 //! (`Application::build`) on port 0 with their own settings.
 
 pub mod config;
+mod generation;
 mod signals;
 pub mod telemetry;
 
@@ -15,6 +16,7 @@ use actix_web::dev::{Server, ServerHandle};
 use devora_app::admin::AdminService;
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
 use devora_app::billing::{BillingConfig, BillingPorts, BillingService, Provider};
+use devora_app::generation::{GenerationService, spawn_workers};
 use devora_app::housekeeping::Housekeeping;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::{ProjectConfig, ProjectService};
@@ -25,12 +27,13 @@ use devora_crypto::{Argon2Hasher, JwtConfig, JwtTokens};
 use devora_db::{Database, DbConfig, DbError};
 use devora_domain::{Email, IdentityProviderId};
 use devora_http::{AppState, HttpConfig, RouteHook};
-use devora_memory::{MemoryCache, MemoryRateLimiter};
+use devora_memory::{MemoryCache, MemoryRateLimiter, MemorySignals};
 use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider};
 use devora_outbound::{OutboundConfig, OutboundHttp};
+use devora_ports::generation::JobSignals;
 use devora_ports::{Cache, Probe, RateLimiter, WebhookVerifier};
 use devora_ports::{FileLimits, IdentityProvider, SystemClock};
-use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisStore};
+use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisSignals, RedisStore};
 use devora_stripe::{StripeConfig, StripeGateway, StripeWebhookConfig, StripeWebhooks};
 use secrecy::ExposeSecret;
 
@@ -59,6 +62,10 @@ pub struct Adapters {
     pub cache: Arc<dyn Cache>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub redis: Option<RedisStore>,
+    /// Job signals to every node: Redis pub/sub, or in-process without Redis.
+    pub signals: Arc<dyn JobSignals>,
+    /// The Redis subscription to run as a background task, when there is Redis.
+    pub redis_signals: Option<RedisSignals>,
 }
 
 impl Adapters {
@@ -71,6 +78,7 @@ impl Adapters {
         let database = Database::connect(&db_config(settings)).await?;
         database.migrate().await?;
         let local_limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(Duration::from_secs(30)));
+        let mut redis_signals = None;
         let (cache, rate_limiter, redis): (Arc<dyn Cache>, Arc<dyn RateLimiter>, _) = match &settings.redis {
             Some(redis) => {
                 let store = RedisStore::new(&RedisConfig {
@@ -82,6 +90,7 @@ impl Adapters {
                     breaker_cooldown: redis.breaker_cooldown,
                 })?;
                 let shared: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(store.clone()));
+                redis_signals = Some(RedisSignals::new(store.clone(), redis.url.expose_secret())?);
                 (
                     Arc::new(RedisCache::new(store.clone())),
                     Arc::new(FallbackRateLimiter::new(shared, local_limiter)),
@@ -90,7 +99,11 @@ impl Adapters {
             }
             None => (Arc::new(MemoryCache::new(settings.cache_max_bytes)), local_limiter, None),
         };
-        Ok(Self { database, cache, rate_limiter, redis })
+        let signals: Arc<dyn JobSignals> = match &redis_signals {
+            Some(signals) => Arc::new(signals.clone()),
+            None => Arc::new(MemorySignals::new()),
+        };
+        Ok(Self { database, cache, rate_limiter, redis, signals, redis_signals })
     }
 }
 
@@ -225,8 +238,21 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
 }
 
 /// The background work every node runs, started with the server.
-fn background_tasks(settings: &Settings, database: &Database, billing: &BillingService) -> Tasks {
+fn background_tasks(
+    settings: &Settings,
+    database: &Database,
+    billing: &BillingService,
+    generation: &GenerationService,
+    redis_signals: Option<RedisSignals>,
+) -> Tasks {
     let mut tasks = Tasks::new();
+    if let Some(signals) = redis_signals {
+        tasks.spawn("job-signals", move |mut stop| async move {
+            signals.listen(stop.stopped()).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+    spawn_workers(&mut tasks, generation);
     let check = billing.clone();
     tasks.spawn("check-webhook-api-version", move |_| async move {
         check.check_webhook_versions().await;
@@ -298,7 +324,7 @@ impl Application {
         port: u16,
         extra_routes: Option<RouteHook>,
     ) -> Result<Self, StartupError> {
-        let Adapters { database, cache, rate_limiter, redis } = adapters;
+        let Adapters { database, cache, rate_limiter, redis, signals, redis_signals } = adapters;
         let auth = auth_service(&settings, &database, cache.clone())?;
         let billing = billing_service(&settings, &database, payment_provider(&settings)?);
         let p = &settings.projects;
@@ -315,6 +341,8 @@ impl Application {
                 files_ttl: p.files_ttl,
             },
         );
+        let generation =
+            generation::generation_service(&settings, &database, signals, Arc::new(billing.clone()), projects.clone())?;
         let idempotency =
             IdempotencyService::new(Arc::new(database.clone()), Arc::new(SystemClock), IDEMPOTENCY_RETENTION);
         let redis_probe = redis.map(|store| Arc::new(store) as Arc<dyn Probe>);
@@ -325,6 +353,7 @@ impl Application {
             auth,
             projects,
             billing: billing.clone(),
+            generation: generation.clone(),
             idempotency,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             public_url: settings.public_url.clone(),
@@ -342,7 +371,7 @@ impl Application {
             forwarded_header: settings.http.forwarded_header,
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
-        let tasks = background_tasks(&settings, &database, &billing);
+        let tasks = background_tasks(&settings, &database, &billing, &generation, redis_signals);
         let drain_timeout = settings.http.shutdown_timeout;
         Ok(Self { port, server, database, tasks, drain_timeout, handle_signals: settings.handle_signals })
     }

@@ -186,11 +186,11 @@ pub struct FullstackRequest {
     pub frontend: String,
     pub backend: String,
     pub database: String,
-    /// Up to 8, each at most once.
+    /// Up to 8, each at most once; left out or `null`: none.
     #[serde(default)]
-    #[ts(optional)]
+    #[ts(optional = nullable)]
     #[schema(max_items = 8)]
-    pub features: Vec<String>,
+    pub features: Option<Vec<String>>,
     /// A model the plan offers; the server's default when left out.
     #[serde(default)]
     #[ts(optional = nullable)]

@@ -68,6 +68,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// A request with this `Idempotency-Key` is still being processed.
     IdempotencyInFlight,
+    /// A stream ticket that is unknown, spent, expired or for another job.
+    TicketInvalid,
 }
 
 impl ErrorCode {
@@ -82,7 +84,8 @@ impl ErrorCode {
             | Self::SessionRevoked
             | Self::RefreshTokenInvalid
             | Self::RefreshTokenReused
-            | Self::LoginCodeInvalid => 401,
+            | Self::LoginCodeInvalid
+            | Self::TicketInvalid => 401,
             Self::ProjectStorageFull => 413,
             Self::WebhookSignatureInvalid => 400,
             Self::TooManyFiles | Self::IdempotencyKeyReused => 422,
@@ -132,6 +135,7 @@ impl ErrorCode {
             Self::TooManyFiles => "Too many files",
             Self::IdempotencyKeyReused => "Idempotency key reused",
             Self::IdempotencyInFlight => "Request in progress",
+            Self::TicketInvalid => "Stream ticket invalid",
         }
     }
 
@@ -167,6 +171,7 @@ impl ErrorCode {
             Self::TooManyFiles => "too-many-files",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::IdempotencyInFlight => "idempotency-in-flight",
+            Self::TicketInvalid => "ticket-invalid",
         }
     }
 
@@ -288,6 +293,22 @@ pub struct Problem {
     #[ts(optional)]
     #[schema(value_type = u64, required = false, minimum = 0)]
     pub current: Option<u64>,
+    /// Present on a `plan-limit` of a monthly quota (generations, tokens): what
+    /// was used of it this period (the same figure as `current`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = u64, required = false, minimum = 0)]
+    pub used: Option<u64>,
+    /// Present on a `plan-limit` of a monthly quota: when it resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, format = DateTime, required = false)]
+    pub resets_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Present on a `plan-limit`: which limit (`projects`, `generations`, `tokens`, `concurrent_jobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub limit_name: Option<String>,
 }
 
 impl Problem {
@@ -304,6 +325,9 @@ impl Problem {
             errors: None,
             limit: None,
             current: None,
+            used: None,
+            resets_at: None,
+            limit_name: None,
         }
     }
 }

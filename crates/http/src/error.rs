@@ -25,6 +25,8 @@ pub struct ApiError {
     errors: Option<Vec<FieldError>>,
     /// A `plan-limit`'s limit and the caller's current count.
     limit: Option<(u64, u64)>,
+    /// A monthly quota's name and reset time (generation limits).
+    quota: Option<(&'static str, Option<chrono::DateTime<chrono::Utc>>)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     cause: Option<Cause>,
 }
@@ -32,7 +34,7 @@ pub struct ApiError {
 impl ApiError {
     #[must_use]
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: None, limit: None, headers: Vec::new(), cause: None }
+        Self { code, detail: detail.into(), errors: None, limit: None, quota: None, headers: Vec::new(), cause: None }
     }
 
     /// A 500: the client learns only that something failed and the request id.
@@ -73,6 +75,21 @@ impl ApiError {
         err
     }
 
+    /// A `plan-limit` of a generation quota: which one, its limit, what was used
+    /// and when it resets (none for concurrent jobs, which free up as jobs end).
+    #[must_use]
+    pub fn quota_limit(
+        detail: impl Into<String>,
+        name: &'static str,
+        limit: u64,
+        used: u64,
+        resets_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
+        let mut err = Self::plan_limit(detail, limit, used);
+        err.quota = Some((name, resets_at));
+        err
+    }
+
     #[must_use]
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
@@ -105,6 +122,11 @@ impl ApiError {
         if let Some((limit, current)) = self.limit {
             problem.limit = Some(limit);
             problem.current = Some(current);
+            if let Some((name, resets_at)) = self.quota {
+                problem.used = Some(current);
+                problem.limit_name = Some(name.to_owned());
+                problem.resets_at = resets_at;
+            }
         }
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));

@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use crate::ApiError;
 use crate::error::field_error;
 
-/// A create's answer: 201 with the resource (and its `Location`, if it has one).
-fn respond(stored: &CreatedResource, replayed: bool) -> HttpResponse {
-    let mut res = HttpResponse::build(StatusCode::CREATED);
+/// A create's answer: `status` (201, or 202 for work accepted) with the resource
+/// (and its `Location`, if it has one).
+fn respond(status: StatusCode, stored: &CreatedResource, replayed: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
     res.content_type("application/json");
     if let Some(location) = stored.location.as_ref().and_then(|l| HeaderValue::from_str(l).ok()) {
         res.insert_header((header::LOCATION, location));
@@ -48,8 +49,28 @@ where
     F: FnOnce() -> Fut + 'static,
     Fut: Future<Output = Result<CreatedResource, ApiError>> + 'static,
 {
+    idempotent_as(StatusCode::CREATED, service, req, user, request, create).await
+}
+
+/// [`idempotent`] for a POST answered `status` (202 when it queues work).
+///
+/// # Errors
+/// As [`idempotent`].
+pub async fn idempotent_as<T, F, Fut>(
+    status: StatusCode,
+    service: &IdempotencyService,
+    req: &HttpRequest,
+    user: UserId,
+    request: &T,
+    create: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<CreatedResource, ApiError>> + 'static,
+{
     let Some(raw) = req.headers().get("idempotency-key") else {
-        return create().await.map(|stored| respond(&stored, false));
+        return create().await.map(|stored| respond(status, &stored, false));
     };
     let key = raw.to_str().ok().filter(|k| IdempotencyService::valid_key(k)).ok_or_else(|| {
         ApiError::validation(vec![field_error(
@@ -68,7 +89,7 @@ where
     let fingerprint = hex::encode(hasher.finalize());
 
     match service.claim(user, key, &fingerprint).await? {
-        IdempotencyClaim::Completed(stored) => Ok(respond(&stored, true)),
+        IdempotencyClaim::Completed(stored) => Ok(respond(status, &stored, true)),
         IdempotencyClaim::Mismatch => Err(ApiError::new(
             ErrorCode::IdempotencyKeyReused,
             "This Idempotency-Key was already used with a different request.",
@@ -94,7 +115,7 @@ where
                 }
             });
             let stored = task.await.map_err(ApiError::internal)??;
-            Ok(respond(&stored, false))
+            Ok(respond(status, &stored, false))
         }
     }
 }

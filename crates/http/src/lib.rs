@@ -12,6 +12,7 @@ mod context;
 mod docs;
 mod error;
 mod extract;
+mod generation;
 mod idempotency;
 mod metrics_recorder;
 mod openapi;

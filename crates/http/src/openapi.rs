@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::{oauth, passwords, sessions};
 use crate::billing::{subscriptions as billing_routes, webhooks};
+use crate::generation::{jobs as generation_jobs, streams as generation_streams};
 use crate::projects::{files, messages, project};
 use crate::{admin, docs, service};
 
@@ -17,8 +18,9 @@ use crate::{admin, docs, service};
         title = "Devora API",
         version = "2.0.0",
         description = "Devora's backend: accounts and sign-in, projects with their files and conversation, \
-billing with Stripe (plans and what they grant, checkout, portal, webhooks, reconcile). \
-AI generation jobs and the rest of administration are not served yet.\n\n\
+billing with Stripe (plans and what they grant, checkout, portal, webhooks, reconcile), \
+AI generation jobs that stream their progress (Server-Sent Events, WebSocket) within the plan's budget. \
+The rest of administration is not served yet.\n\n\
 Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`; \
 every response carries `X-Request-Id`.",
     ),
@@ -62,6 +64,17 @@ every response carries `X-Request-Id`.",
         billing_routes::resume,
         billing_routes::invoices,
         webhooks::stripe,
+        generation_jobs::models,
+        generation_jobs::options,
+        generation_jobs::start_agentic,
+        generation_jobs::start_fullstack,
+        generation_jobs::list,
+        generation_jobs::get,
+        generation_jobs::cancel,
+        generation_jobs::ticket,
+        generation_streams::events,
+        generation_streams::websocket,
+        generation_jobs::usage,
         admin::reconcile_billing,
     ),
     components(schemas(Problem, ErrorCode, FieldError, FieldErrorCode, OAuthCallbackError)),
@@ -70,6 +83,7 @@ every response carries `X-Request-Id`.",
         (name = "auth", description = "Accounts, tokens, sessions and Google/GitHub sign-in"),
         (name = "projects", description = "Projects, their files and conversation"),
         (name = "billing", description = "Plans, the caller's subscription (Stripe Checkout and portal), invoices, and Stripe's webhook"),
+        (name = "generation", description = "AI generation jobs: start, watch (Server-Sent Events or WebSocket), cancel; models, options and usage"),
         (name = "admin", description = "Operator routes, for administrators only"),
     ),
     modifiers(&BearerAuth, &Conventions),

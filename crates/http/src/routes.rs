@@ -8,7 +8,7 @@ use devora_app::PolicyKind;
 
 use crate::ApiError;
 use crate::rate_limit::{RoutePolicy, limit, not_found};
-use crate::{admin, auth, billing, docs, projects, service};
+use crate::{admin, auth, billing, docs, generation, projects, service};
 
 /// A resource whose other methods answer 405 with `Allow` (actix would otherwise
 /// fall through to the app's 404).
@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(auth::scope())
             .service(projects::scope())
             .service(billing::scope())
+            .service(generation::scope())
             .service(admin::scope())
             .default_service(not_found(RoutePolicy::ByMethod)),
     );

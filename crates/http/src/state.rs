@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use devora_app::auth::AuthService;
 use devora_app::billing::BillingService;
+use devora_app::generation::GenerationService;
 use devora_app::idempotency::IdempotencyService;
 use devora_app::projects::ProjectService;
 use devora_app::{HealthService, RateLimitService};
@@ -38,6 +39,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub projects: ProjectService,
     pub billing: BillingService,
+    pub generation: GenerationService,
     pub idempotency: IdempotencyService,
     pub rate_limits: RateLimitService,
     /// Where this API is reached from outside (`PUBLIC_URL`): the base of the

@@ -11,11 +11,13 @@ use devora_app::{RateLimitPolicies, RateLimitPolicy};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+mod generation;
 mod plans;
 mod reader;
 #[cfg(test)]
 mod tests;
 
+pub use generation::{DEFAULT_MODEL, GenerationSettings};
 pub use plans::{DEFAULT_PLANS, parse_catalog};
 pub use reader::{ConfigError, VarError, redact_url};
 use reader::{Reader, generate_secret};
@@ -106,6 +108,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub projects: ProjectSettings,
     pub billing: BillingSettings,
+    pub generation: GenerationSettings,
     /// How often expired records (ended sessions, sign-in state, old
     /// idempotency keys) are purged.
     pub purge_interval: Duration,
@@ -362,6 +365,7 @@ impl Settings {
                 return Err(ConfigError(r.errors));
             }
         };
+        let generation = generation::read(&mut r);
         let purge_interval = Duration::from_secs(r.number("PURGE_INTERVAL_SECS", 900u64, 60, 86_400));
         let free_projects =
             r.get("FREE_PLAN_MAX_PROJECTS").map(|_| r.number("FREE_PLAN_MAX_PROJECTS", 3u32, 1, 1_000_000));
@@ -407,6 +411,7 @@ impl Settings {
             sessions,
             projects,
             billing,
+            generation,
             purge_interval,
             handle_signals: true,
         })

@@ -22,14 +22,16 @@ pub struct EventFeed {
     after: u64,
     signals: Receiver<JobSignal>,
     ended: bool,
+    finished: bool,
 }
 
 impl GenerationService {
     /// A feed of the job's events after `after` (0: from the first). The caller
-    /// has checked the job is theirs.
+    /// has checked the job is theirs; `finished` says it had ended when they did
+    /// (its log is complete, so a feed past its end ends at once).
     #[must_use]
-    pub fn feed(&self, job: JobId, after: u64) -> EventFeed {
-        EventFeed { service: self.clone(), job, after, signals: self.ports.signals.subscribe(), ended: false }
+    pub fn feed(&self, job: JobId, after: u64, finished: bool) -> EventFeed {
+        EventFeed { service: self.clone(), job, after, signals: self.ports.signals.subscribe(), ended: false, finished }
     }
 }
 
@@ -63,6 +65,10 @@ impl EventFeed {
                 self.after = last.seq;
                 self.ended = events.iter().any(|e| e.payload.is_end());
                 return Ok(events);
+            }
+            if self.finished {
+                self.ended = true;
+                return Ok(Vec::new());
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
