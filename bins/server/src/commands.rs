@@ -226,3 +226,88 @@ pub async fn billing_reconcile() -> ExitCode {
         }
     }
 }
+
+fn job_line(job: &devora_domain::Job) -> serde_json::Value {
+    serde_json::json!({
+        "id": job.id.to_string(),
+        "owner_id": job.owner_id.to_string(),
+        "project_id": job.project_id.map(|p| p.to_string()),
+        "kind": job.kind.as_str(),
+        "status": job.status.as_str(),
+        "model": job.model,
+        "attempt": job.attempt,
+        "progress": job.progress,
+        "prompt_tokens": job.usage.prompt_tokens,
+        "completion_tokens": job.usage.completion_tokens,
+        "error": job.error.as_ref().map(|e| e.code.as_str()),
+        "cancel_requested": job.cancel_requested,
+        "created_at": job.created_at.to_rfc3339(),
+        "finished_at": job.finished_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+async fn operator_generation() -> Result<devora_app::generation::GenerationService, ExitCode> {
+    let settings = load_settings()?;
+    telemetry::init(settings.log_format);
+    devora_server::operator_generation(&settings).await.map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn jobs_list(status: Option<&str>, limit: u32) -> ExitCode {
+    let status = match status.map(|s| devora_domain::JobStatus::parse(s).ok_or(s)) {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(raw)) => {
+            eprintln!("--status must be queued, running, succeeded, failed or cancelled (got {raw:?})");
+            return ExitCode::from(2);
+        }
+    };
+    if !(1..=100).contains(&limit) {
+        eprintln!("--limit must be from 1 to 100");
+        return ExitCode::from(2);
+    }
+    let generation = match operator_generation().await {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let filter = devora_ports::generation::JobFilter { project: None, status };
+    match generation.list_all(filter, None, limit).await {
+        Ok(page) => {
+            for job in &page.items {
+                println!("{}", job_line(job));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("cannot list jobs: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn jobs_cancel(id: &str) -> ExitCode {
+    let Some(id) = devora_domain::JobId::parse(id) else {
+        eprintln!("{id:?} is not a job id");
+        return ExitCode::from(2);
+    };
+    let generation = match operator_generation().await {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    match generation.cancel(None, id).await {
+        Ok(job) => {
+            println!("{}", job_line(&job));
+            ExitCode::SUCCESS
+        }
+        Err(devora_app::generation::GenerationError::JobNotFound) => {
+            eprintln!("no job {id}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("cannot cancel the job: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -237,6 +237,36 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
     Ok(AdminService::new(auth_service(settings, &adapters.database, adapters.cache.clone())?))
 }
 
+/// Projects over the database and cache, limited by billing's entitlements.
+fn project_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>, billing: &BillingService) -> ProjectService {
+    let p = &settings.projects;
+    ProjectService::new(
+        Arc::new(database.clone()),
+        ReadThrough::new(cache),
+        Arc::new(SystemClock),
+        Arc::new(billing.clone()),
+        ProjectConfig {
+            max_file_bytes: p.max_file_bytes,
+            file_limits: FileLimits { max_files: p.max_files, max_project_bytes: p.max_project_bytes },
+            project_ttl: p.project_ttl,
+            list_ttl: p.list_ttl,
+            files_ttl: p.files_ttl,
+        },
+    )
+}
+
+/// Generation over the configured database and signals, for `devora-server jobs ...`
+/// (it runs no workers: cancels reach the node running the job through signals).
+///
+/// # Errors
+/// See [`StartupError`].
+pub async fn operator_generation(settings: &Settings) -> Result<GenerationService, StartupError> {
+    let adapters = Adapters::connect(settings).await?;
+    let billing = billing_service(settings, &adapters.database, payment_provider(settings)?);
+    let projects = project_service(settings, &adapters.database, adapters.cache.clone(), &billing);
+    generation::generation_service(settings, &adapters.database, adapters.signals, Arc::new(billing), projects)
+}
+
 /// The background work every node runs, started with the server.
 fn background_tasks(
     settings: &Settings,
@@ -327,20 +357,7 @@ impl Application {
         let Adapters { database, cache, rate_limiter, redis, signals, redis_signals } = adapters;
         let auth = auth_service(&settings, &database, cache.clone())?;
         let billing = billing_service(&settings, &database, payment_provider(&settings)?);
-        let p = &settings.projects;
-        let projects = ProjectService::new(
-            Arc::new(database.clone()),
-            ReadThrough::new(cache.clone()),
-            Arc::new(SystemClock),
-            Arc::new(billing.clone()),
-            ProjectConfig {
-                max_file_bytes: p.max_file_bytes,
-                file_limits: FileLimits { max_files: p.max_files, max_project_bytes: p.max_project_bytes },
-                project_ttl: p.project_ttl,
-                list_ttl: p.list_ttl,
-                files_ttl: p.files_ttl,
-            },
-        );
+        let projects = project_service(&settings, &database, cache.clone(), &billing);
         let generation =
             generation::generation_service(&settings, &database, signals, Arc::new(billing.clone()), projects.clone())?;
         let idempotency =

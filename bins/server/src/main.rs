@@ -53,6 +53,27 @@ enum Command {
     /// Billing operations.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Generation jobs, for operators.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs of every user, newest first, one JSON object a line.
+    List {
+        /// Only jobs with this status (queued, running, succeeded, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many (1..100).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Stop a job: a queued one at once, a running one on whichever node runs it.
+    Cancel {
+        /// The job's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +95,10 @@ fn main() -> ExitCode {
         Command::ExportTypes { dir } => commands::export_types(&dir),
         Command::Healthcheck => commands::healthcheck(),
         Command::Billing(BillingCommand::Reconcile) => commands::with_runtime(commands::billing_reconcile()),
+        Command::Jobs(JobsCommand::List { status, limit }) => {
+            commands::with_runtime(commands::jobs_list(status.as_deref(), limit))
+        }
+        Command::Jobs(JobsCommand::Cancel { id }) => commands::with_runtime(commands::jobs_cancel(&id)),
     }
 }
 
@@ -100,6 +125,13 @@ mod tests {
         let parsed = Cli::try_parse_from(["devora-server", "billing", "reconcile"]).unwrap();
         assert!(matches!(parsed.command, Some(Command::Billing(BillingCommand::Reconcile))));
         assert_eq!(Cli::try_parse_from(["devora-server", "billing"]).unwrap_err().exit_code(), 2);
+        let parsed = Cli::try_parse_from(["devora-server", "jobs", "list", "--status", "running"]).unwrap();
+        assert!(matches!(parsed.command, Some(Command::Jobs(JobsCommand::List { status: Some(_), limit: 50 }))));
+        assert!(matches!(
+            Cli::try_parse_from(["devora-server", "jobs", "cancel", "x"]).unwrap().command,
+            Some(Command::Jobs(JobsCommand::Cancel { .. }))
+        ));
+        assert_eq!(Cli::try_parse_from(["devora-server", "jobs", "cancel"]).unwrap_err().exit_code(), 2);
         let parsed = Cli::try_parse_from(["devora-server", "export-openapi", "docs/openapi.yaml"]).unwrap();
         assert!(matches!(parsed.command, Some(Command::ExportOpenapi { file: Some(_) })));
     }
