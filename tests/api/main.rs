@@ -10,6 +10,7 @@ mod contract;
 mod docs;
 mod docs_pages;
 mod errors;
+mod generation;
 mod llm_adapter;
 mod oauth;
 mod projects;

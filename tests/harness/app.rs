@@ -188,6 +188,12 @@ impl TestApp {
         Settings::from_vars(env).expect("settings")
     }
 
+    /// A variable of the environment the server was started with.
+    #[must_use]
+    pub fn env_value(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+
     #[must_use]
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)

@@ -238,7 +238,12 @@ pub async fn operator_admin(settings: &Settings) -> Result<AdminService, Startup
 }
 
 /// Projects over the database and cache, limited by billing's entitlements.
-fn project_service(settings: &Settings, database: &Database, cache: Arc<dyn Cache>, billing: &BillingService) -> ProjectService {
+fn project_service(
+    settings: &Settings,
+    database: &Database,
+    cache: Arc<dyn Cache>,
+    billing: &BillingService,
+) -> ProjectService {
     let p = &settings.projects;
     ProjectService::new(
         Arc::new(database.clone()),
