@@ -37,4 +37,17 @@ limit?: number,
 /**
  * Present on `plan-limit`: how many the caller has now.
  */
-current?: number, };
+current?: number, 
+/**
+ * Present on a `plan-limit` of a monthly quota (generations, tokens): what
+ * was used of it this period (the same figure as `current`).
+ */
+used?: number, 
+/**
+ * Present on a `plan-limit` of a monthly quota: when it resets.
+ */
+resets_at?: string, 
+/**
+ * Present on a `plan-limit`: which limit (`projects`, `generations`, `tokens`, `concurrent_jobs`).
+ */
+limit_name?: string, };

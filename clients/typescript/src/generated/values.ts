@@ -12,9 +12,12 @@ import type { ComponentState } from "./ComponentState.js";
 import type { BillingIntervalDto } from "./BillingIntervalDto.js";
 import type { SubscriptionStatusDto } from "./SubscriptionStatusDto.js";
 import type { InvoiceStatusDto } from "./InvoiceStatusDto.js";
+import type { JobKindDto } from "./JobKindDto.js";
+import type { JobStatusDto } from "./JobStatusDto.js";
+import type { JobErrorCodeDto } from "./JobErrorCodeDto.js";
 
 /** Every `ErrorCode`. */
-export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight"] as const satisfies readonly ErrorCode[];
+export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight", "ticket-invalid"] as const satisfies readonly ErrorCode[];
 
 /** Every `FieldErrorCode`. */
 export const FIELD_ERROR_CODES = ["required", "invalid", "unknown-field", "not-an-object", "too-short", "too-long", "too-common", "too-deep", "absolute", "backslash", "control-character", "dot-segment", "out-of-range", "not-allowed", "incorrect"] as const satisfies readonly FieldErrorCode[];
@@ -48,3 +51,12 @@ export const SUBSCRIPTION_STATUSES = ["active", "trialing", "past_due", "cancele
 
 /** Every `InvoiceStatusDto`. */
 export const INVOICE_STATUSES = ["draft", "open", "paid", "uncollectible", "void"] as const satisfies readonly InvoiceStatusDto[];
+
+/** Every `JobKindDto`. */
+export const JOB_KINDS = ["agentic", "fullstack"] as const satisfies readonly JobKindDto[];
+
+/** Every `JobStatusDto`. */
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const satisfies readonly JobStatusDto[];
+
+/** Every `JobErrorCodeDto`. */
+export const JOB_ERROR_CODES = ["worker-lost", "budget-exhausted", "provider-unavailable", "provider-rejected", "provider-error", "provider-timeout", "stream-broken", "content-filtered", "time-limit", "output-limit", "project-gone", "internal"] as const satisfies readonly JobErrorCodeDto[];
