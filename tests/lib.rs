@@ -15,6 +15,7 @@ pub mod standins;
 
 pub use harness::app::{Options, TestApp};
 pub use harness::isolation::TempDir;
+pub use harness::process::{ServerProcess, server_binary};
 pub use harness::requests::{PASSWORD, SignedIn, unique_email};
 #[doc(hidden)]
 pub use harness::scenario::{run_on_app, run_on_variant};

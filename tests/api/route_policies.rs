@@ -12,6 +12,7 @@ fn expected_policy(method: &str, path: &str) -> &'static str {
     match path {
         "/api/v2" | "/health/live" | "/health/ready" | "/metrics" | "/openapi.json" | "/openapi.yaml" => "public",
         "/api/v2/billing/plans" => "public",
+        "/api/v2/generation/agentic" | "/api/v2/generation/fullstack" => "generation",
         "/api/v2/auth/login" => "login-ip",
         "/api/v2/auth/register" | "/api/v2/auth/me/password" | "/api/v2/auth/oauth/exchange" => "auth",
         p if p.starts_with("/api/v2/auth/oauth/{provider}/") => "auth",

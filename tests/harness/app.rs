@@ -188,6 +188,17 @@ impl TestApp {
         Settings::from_vars(env).expect("settings")
     }
 
+    /// The environment the server was started with, for another node of the
+    /// same deployment (its database named directly, not through a proxy).
+    #[must_use]
+    pub fn node_env(&self) -> HashMap<String, String> {
+        let mut env = self.env.clone();
+        if let Some(url) = &self.database_url {
+            env.insert("DATABASE_URL".into(), url.clone());
+        }
+        env
+    }
+
     /// A variable of the environment the server was started with.
     #[must_use]
     pub fn env_value(&self, name: &str) -> Option<String> {

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod isolation;
+pub mod process;
 pub mod requests;
 pub mod scenario;
 mod telemetry;

@@ -4,6 +4,7 @@
 mod budgets;
 mod lifecycle;
 mod nodes;
+mod processes;
 mod streams;
 
 use std::pin::Pin;

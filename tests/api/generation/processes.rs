@@ -1,0 +1,108 @@
+//! Real server processes on one Postgres: a node killed mid-job (its job is
+//! finished by another once the lease expires) and a node told to stop (its job
+//! goes back to the queue at once).
+
+use std::time::Duration;
+
+use devora_e2e::ServerProcess;
+use devora_e2e::standins::{LlmStandIn, ScriptedReply};
+use serde_json::json;
+
+use super::*;
+
+/// A front node that runs no jobs (it owns the database), and the environment
+/// for worker processes of the same deployment.
+async fn deployment(
+    variant: Variant,
+    llm: &LlmStandIn,
+    plans: &str,
+) -> (TestApp, std::collections::HashMap<String, String>) {
+    let env = generation_env(llm, plans, &[("GENERATION_WORKERS", "0"), ("GENERATION_LEASE_MS", "1500")]);
+    let front = TestApp::spawn_with(variant, Options { env, ..Options::default() }).await;
+    let mut worker = front.node_env();
+    worker.insert("GENERATION_WORKERS".into(), "1".into());
+    worker.insert("SHUTDOWN_TIMEOUT_SECS".into(), "5".into());
+    (front, worker)
+}
+
+async fn start_job(front: &TestApp) -> (SignedIn, String) {
+    let user = front.new_user().await;
+    let project = front.create_project_id(&user.access_token, "P").await;
+    let res = front
+        .post_as(&user.access_token, "/api/v2/generation/agentic", &json!({"project_id": project, "prompt": "go"}))
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    (user, id)
+}
+
+scenario!(
+    a_job_of_a_killed_node_is_finished_by_another_after_its_lease_expires,
+    [postgres_memory, postgres_redis],
+    threads = 4,
+    |variant: Variant| {
+        let llm = LlmStandIn::start().await;
+        llm.script(ScriptedReply::slow(400, Duration::from_millis(50)));
+        llm.set_default_reply(ScriptedReply::text("finished elsewhere"));
+        let (_dir, plans) = plans_file(&roomy_limits());
+        let (front, worker_env) = deployment(variant, &llm, &plans).await;
+        let mut doomed = ServerProcess::start(&worker_env).await;
+        let (user, id) = start_job(&front).await;
+        let token = &user.access_token;
+        wait_until(&front, token, &id, |j| j["status"] == "running" && j["progress"].as_u64() > Some(5)).await;
+
+        doomed.signal("KILL");
+        doomed.wait(Duration::from_secs(5)).await;
+        // Nobody works on it now; it stays `running` only until its lease (1.5 s) expires.
+        let mut env = worker_env.clone();
+        env.insert("GENERATION_WORKERS".into(), "1".into());
+        let rescuer = ServerProcess::start(&env).await;
+        let job = wait_until(&front, token, &id, ended).await;
+        assert_eq!((job["status"].as_str(), job["attempt"].as_u64()), (Some("succeeded"), Some(2)), "{job}");
+        assert_eq!(job["output"], "finished elsewhere");
+        let events = SseReader::new(open_events(&front, token, &id, None).await).rest().await;
+        assert_contiguous(&events, 1);
+        let statuses: Vec<(String, u64)> = events
+            .iter()
+            .filter(|e| e.data["type"] == "status")
+            .map(|e| (e.data["status"].as_str().unwrap().to_owned(), e.data["attempt"].as_u64().unwrap()))
+            .collect();
+        let expected = [("queued", 0), ("running", 1), ("queued", 1), ("running", 2)];
+        assert_eq!(statuses, expected.map(|(s, a)| (s.to_owned(), a)));
+        drop(rescuer);
+    }
+);
+
+scenario!(
+    sigterm_releases_a_running_job_to_the_queue_and_the_node_exits_cleanly,
+    [postgres_memory, postgres_redis],
+    threads = 4,
+    |variant: Variant| {
+        let llm = LlmStandIn::start().await;
+        llm.script(ScriptedReply::slow(400, Duration::from_millis(50)));
+        llm.set_default_reply(ScriptedReply::text("done after the restart"));
+        let (_dir, plans) = plans_file(&roomy_limits());
+        let (front, worker_env) = deployment(variant, &llm, &plans).await;
+        let mut stopping = ServerProcess::start(&worker_env).await;
+        let (user, id) = start_job(&front).await;
+        let token = &user.access_token;
+        wait_until(&front, token, &id, |j| j["status"] == "running" && j["progress"].as_u64() > Some(5)).await;
+
+        stopping.signal("TERM");
+        let status = stopping.wait(Duration::from_secs(8)).await;
+        assert!(status.success(), "a clean exit: {status:?}");
+        assert!(llm.wait_for_abandoned(1, Duration::from_secs(1)).await, "its provider call was closed");
+        let job = front.get_json_as(token, &format!("/api/v2/generation/jobs/{id}")).await;
+        assert_eq!(
+            (job["status"].as_str(), job["attempt"].as_u64()),
+            (Some("queued"), Some(0)),
+            "released, its attempt not counted: {job}"
+        );
+
+        let next = ServerProcess::start(&worker_env).await;
+        let job = wait_until(&front, token, &id, ended).await;
+        assert_eq!((job["status"].as_str(), job["attempt"].as_u64()), (Some("succeeded"), Some(1)), "{job}");
+        assert_eq!(job["output"], "done after the restart");
+        drop(next);
+    }
+);
