@@ -50,7 +50,7 @@ impl ServerProcess {
         let binary = server_binary();
         let port = free_port();
         let log = std::env::var("TEST_LOG").is_ok();
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .env_clear()
             .envs(env)
             .env("HOST", "127.0.0.1")
@@ -69,6 +69,8 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("devora-server did not come up on port {port}");
     }
 

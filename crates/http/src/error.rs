@@ -17,16 +17,22 @@ const NOT_CONFIGURED_RETRY_AFTER_SECS: &str = "3600";
 /// What a 503 for an unavailable database asks clients to wait, in seconds.
 const UNAVAILABLE_RETRY_AFTER_SECS: &str = "2";
 
+/// What a `plan-limit` states: the limit and the caller's count, and for a
+/// generation quota its name and reset time.
+struct PlanLimit {
+    limit: u64,
+    current: u64,
+    quota: Option<(&'static str, Option<chrono::DateTime<chrono::Utc>>)>,
+}
+
 /// An error on its way to the client: a stable code, a human detail, and for a
 /// 500 the internal cause, which is logged with the request id and never sent.
 pub struct ApiError {
     code: ErrorCode,
     detail: String,
     errors: Option<Vec<FieldError>>,
-    /// A `plan-limit`'s limit and the caller's current count.
-    limit: Option<(u64, u64)>,
-    /// A monthly quota's name and reset time (generation limits).
-    quota: Option<(&'static str, Option<chrono::DateTime<chrono::Utc>>)>,
+    /// A `plan-limit`'s figures (boxed: rare, and the error stays small).
+    limit: Option<Box<PlanLimit>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     cause: Option<Cause>,
 }
@@ -34,7 +40,7 @@ pub struct ApiError {
 impl ApiError {
     #[must_use]
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: None, limit: None, quota: None, headers: Vec::new(), cause: None }
+        Self { code, detail: detail.into(), errors: None, limit: None, headers: Vec::new(), cause: None }
     }
 
     /// A 500: the client learns only that something failed and the request id.
@@ -71,7 +77,7 @@ impl ApiError {
     #[must_use]
     pub fn plan_limit(detail: impl Into<String>, limit: u64, current: u64) -> Self {
         let mut err = Self::new(ErrorCode::PlanLimit, detail);
-        err.limit = Some((limit, current));
+        err.limit = Some(Box::new(PlanLimit { limit, current, quota: None }));
         err
     }
 
@@ -85,8 +91,8 @@ impl ApiError {
         used: u64,
         resets_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Self {
-        let mut err = Self::plan_limit(detail, limit, used);
-        err.quota = Some((name, resets_at));
+        let mut err = Self::new(ErrorCode::PlanLimit, detail);
+        err.limit = Some(Box::new(PlanLimit { limit, current: used, quota: Some((name, resets_at)) }));
         err
     }
 
@@ -119,11 +125,11 @@ impl ApiError {
         problem.instance = ctx.map(|c| c.path).unwrap_or_default();
         problem.request_id = request_id;
         problem.errors.clone_from(&self.errors);
-        if let Some((limit, current)) = self.limit {
-            problem.limit = Some(limit);
-            problem.current = Some(current);
-            if let Some((name, resets_at)) = self.quota {
-                problem.used = Some(current);
+        if let Some(figures) = &self.limit {
+            problem.limit = Some(figures.limit);
+            problem.current = Some(figures.current);
+            if let Some((name, resets_at)) = figures.quota {
+                problem.used = Some(figures.current);
                 problem.limit_name = Some(name.to_owned());
                 problem.resets_at = resets_at;
             }

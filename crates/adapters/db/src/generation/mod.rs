@@ -313,18 +313,25 @@ impl JobStore for Database {
         ticket_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(JobId, UserId)>, StorageError> {
-        let txn = self.connection().begin().await.map_err(storage)?;
-        let Some(row) =
-            generation_tickets::Entity::find_by_id(ticket_hash.to_owned()).one(&txn).await.map_err(storage)?
+        // One statement: of two redeemers at once, only the one whose delete took
+        // the row wins (a read before the delete would make SQLite refuse the
+        // loser's write as busy instead of answering None).
+        let Some(row) = sql::one(
+            self.connection(),
+            "DELETE FROM generation_tickets WHERE ticket_hash = $1 RETURNING job_id, owner_id, expires_at",
+            vec![ticket_hash.into()],
+        )
+        .await?
         else {
             return Ok(None);
         };
-        // Of two redeemers at once, only the one whose delete took the row wins.
-        let deleted =
-            generation_tickets::Entity::delete_by_id(ticket_hash.to_owned()).exec(&txn).await.map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        let valid = deleted.rows_affected == 1 && row.expires_at > now;
-        Ok(valid.then(|| (JobId::from_uuid(row.job_id), UserId::from_uuid(row.owner_id))))
+        let expires_at: DateTime<Utc> = row.try_get("", "expires_at").map_err(storage)?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let job: sea_orm::prelude::Uuid = row.try_get("", "job_id").map_err(storage)?;
+        let owner: sea_orm::prelude::Uuid = row.try_get("", "owner_id").map_err(storage)?;
+        Ok(Some((JobId::from_uuid(job), UserId::from_uuid(owner))))
     }
 
     async fn purge_tickets(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {

@@ -42,10 +42,14 @@ pub(super) async fn claim(
            last_seq = last_seq + 1 \
          WHERE id = (SELECT j.id FROM generation_jobs j WHERE j.status = 'queued' \
            AND NOT EXISTS (SELECT 1 FROM generation_jobs r WHERE r.project_id = j.project_id AND r.status = 'running') \
+           AND NOT EXISTS (SELECT 1 FROM generation_jobs o WHERE o.project_id = j.project_id AND o.status = 'queued' \
+             AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))) \
            ORDER BY j.created_at, j.id LIMIT 1 {lock}) \
          RETURNING id, last_seq, lease_fence"
     );
-    // Two claims of two jobs of one project can both pass the NOT EXISTS; the
+    // Only a project's oldest queued job is a candidate: a claim that skips it
+    // (another claim holds its row) must not start a younger one in its place.
+    // Two claims of one project can still both pass the NOT EXISTS; the
     // one-running-per-project index refuses the second, which tries again.
     for _ in 0..3 {
         let txn = db.connection().begin().await.map_err(storage)?;
