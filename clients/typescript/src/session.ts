@@ -9,6 +9,7 @@ import {
   succeeded,
   type Answer,
   type Call,
+  type StreamAnswer,
   type Transport,
 } from "./transport.js";
 
@@ -130,12 +131,21 @@ export class Session {
    * session it was made for. Resolves with a success answer; rejects with its
    * `ApiError` otherwise.
    */
-  async call(call: Call): Promise<Answer> {
-    if (call.authenticated === false) return ok(await this.#transport.send(call, null));
+  call(call: Call): Promise<Answer> {
+    return this.#call(call, (c, token) => this.#transport.send(c, token));
+  }
+
+  /** As `call`, but a success answer's body is left to be read as it arrives (`Transport.open`). */
+  open(call: Call): Promise<StreamAnswer> {
+    return this.#call(call, (c, token) => this.#transport.open(c, token));
+  }
+
+  async #call<A extends Answer>(call: Call, send: (call: Call, token: string | null) => Promise<A>): Promise<A> {
+    if (call.authenticated === false) return ok(await send(call, null));
     const epoch = this.#epoch;
     const refreshes = this.#refreshes;
     const token = (await this.read())?.access_token ?? null;
-    const answer = await this.#transport.send(call, token);
+    const answer = await send(call, token);
     if (answer.status !== 401 || token === null || this.#epoch !== epoch) return ok(answer);
     const problem = problemOf(answer);
     if (problem?.code === "session-revoked") {
@@ -157,6 +167,6 @@ export class Session {
     // sign-in meanwhile, a create or a message must not land in the new account.
     const fresh = await this.read();
     if (this.#epoch !== epoch || !fresh) throw failure(answer);
-    return ok(await this.#transport.send(call, fresh.access_token));
+    return ok(await send(call, fresh.access_token));
   }
 }

@@ -24,6 +24,14 @@ export interface Answer {
   meta: ResponseMeta;
 }
 
+/**
+ * An answer whose success body is still arriving (`Transport.open`): `stream`
+ * reads it. Error answers are read whole into `body`, with `stream` null.
+ */
+export interface StreamAnswer extends Answer {
+  stream: ReadableStream<Uint8Array> | null;
+}
+
 /** The longest delay `setTimeout` keeps (about 24.8 days). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
@@ -52,7 +60,21 @@ export class Transport {
    * reason when the caller aborts, and with an `ApiError` of kind `network` or
    * `timeout` when no whole answer came.
    */
-  async send(call: Call, accessToken: string | null): Promise<Answer> {
+  send(call: Call, accessToken: string | null): Promise<Answer> {
+    return this.#exchange(call, accessToken, false);
+  }
+
+  /**
+   * As `send`, but a success answer's body is left to be read as it arrives
+   * (`stream`, for Server-Sent Events): the timeout covers the headers only,
+   * and `call.signal` stays in charge of the body (aborting it ends the
+   * stream). Error answers are read whole, within the timeout.
+   */
+  open(call: Call, accessToken: string | null): Promise<StreamAnswer> {
+    return this.#exchange(call, accessToken, true);
+  }
+
+  async #exchange(call: Call, accessToken: string | null, streaming: boolean): Promise<StreamAnswer> {
     if (call.signal?.aborted) throw abortReason(call.signal);
     const timeoutMs = checkedTimeout(call.timeoutMs === undefined ? this.#timeoutMs : call.timeoutMs);
     const headers: Record<string, string> = { accept: "application/json", ...call.headers };
@@ -83,15 +105,16 @@ export class Transport {
     const init: RequestInit = { method: call.method, headers, signal: controller.signal };
     if (body !== undefined) init.body = body;
     const what = `${call.method} ${call.path}`;
+    // A streamed body stays under the caller's signal after this returns.
+    let keepListening = false;
     try {
       const res = await this.#fetch(`${this.baseUrl}${call.path}`, init);
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      return {
-        status: res.status,
-        statusText: res.statusText,
-        body: bytes,
-        meta: responseMeta(res.status, res.headers),
-      };
+      const answer = { status: res.status, statusText: res.statusText, meta: responseMeta(res.status, res.headers) };
+      if (streaming && res.status >= 200 && res.status < 300) {
+        keepListening = true;
+        return { ...answer, body: new Uint8Array(0), stream: res.body ?? new Blob([]).stream() };
+      }
+      return { ...answer, body: new Uint8Array(await res.arrayBuffer()), stream: null };
     } catch (err) {
       if (outer?.aborted) throw abortReason(outer);
       if (timedOut || isFetchTimeout(err)) {
@@ -101,7 +124,7 @@ export class Transport {
       throw new ApiError(0, null, `${what}: the server could not be reached`, null, { kind: "network", cause: err });
     } finally {
       clearTimeout(timer);
-      outer?.removeEventListener("abort", onAbort);
+      if (!keepListening) outer?.removeEventListener("abort", onAbort);
     }
   }
 }
@@ -156,7 +179,7 @@ export function failure(answer: Answer): ApiError {
 }
 
 /** The answer if it succeeded; otherwise rejects with its `ApiError`. */
-export function ok(answer: Answer): Answer {
+export function ok<A extends Answer>(answer: A): A {
   if (!succeeded(answer)) throw failure(answer);
   return answer;
 }
