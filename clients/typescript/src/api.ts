@@ -1,5 +1,6 @@
 // The shape of the client's calls (types only: this module ships no JavaScript).
 import type {
+  AgenticRequest,
   AuthResponse,
   ChangePasswordRequest,
   CheckoutRequest,
@@ -11,10 +12,18 @@ import type {
   CreateProjectRequest,
   FileEntry,
   FileList,
+  FullstackRequest,
+  GenerationOptions,
+  GenerationUsage,
+  JobDto,
+  JobEventDto,
+  JobPage,
+  JobStatusDto,
   Liveness,
   LoginRequest,
   MessageDto,
   MessagePage,
+  ModelList,
   OAuthProviderId,
   OAuthProviderList,
   ProjectDto,
@@ -23,6 +32,7 @@ import type {
   RegisterRequest,
   ServiceInfo,
   SessionList,
+  StreamTicket,
   UpdateMeRequest,
   UpdateProjectRequest,
   UserDto,
@@ -175,6 +185,158 @@ export interface BillingCalls<M extends boolean = false> {
 
 export type BillingApi = BillingCalls;
 
+/** A job list's options: a page, and filters. */
+export interface JobListOptions extends PageOptions {
+  /** Only this project's jobs. */
+  projectId?: string;
+  /** Only jobs with this status. */
+  status?: JobStatusDto;
+}
+
+/** The job event of one type: `JobEventOf<"delta">` has `text`. */
+export type JobEventOf<T extends JobEventDto["type"]> = Extract<JobEventDto, { type: T }>;
+
+/** The last event of every job: its final `status`, and `error` when it failed. */
+export type JobEndEvent = JobEventOf<"end">;
+
+/** What `JobEventsOptions.onReconnect` is told before each reconnection. */
+export interface ReconnectInfo {
+  /** 1 after a connection that brought events; counts up while connections bring none. */
+  attempt: number;
+  /** How long it waits before connecting again. */
+  delayMs: number;
+  /** The `Last-Event-ID` it will resume after. */
+  lastEventId: number;
+  /** Why the last connection ended: an `ApiError` (kind `network`, `timeout`, or a 429/5xx), or null when the server closed it. */
+  error: unknown;
+}
+
+/** How `generation.events` follows a job. */
+export interface JobEventsOptions extends CallOptions {
+  /**
+   * Start after this event: the `seq` (SSE `id`) of the last event you have, from
+   * an earlier stream's `lastEventId`. 0 or left out: from the first event.
+   */
+  lastEventId?: number | null;
+  /** The wait before reconnecting until the server sends its `retry:` hint (it does at once: 2000). Default 1000. */
+  retryMs?: number;
+  /** The longest wait between reconnections as they back off (the server's hint wins if longer). Default 30 000. */
+  maxRetryMs?: number;
+  /**
+   * How many connections in a row may bring no event before the stream gives up,
+   * rejecting with the last connection's `ApiError`. Default: no limit (like
+   * `EventSource`; abort with `signal` to stop).
+   */
+  maxRetries?: number;
+  /**
+   * A connection silent this long is dropped and made again (the server sends a
+   * comment every 15 s while a job is quiet). Default 45 000; `null`: never.
+   */
+  idleTimeoutMs?: number | null;
+  /** Told before each reconnection: show "reconnecting...", log, count. */
+  onReconnect?: (info: ReconnectInfo) => void;
+}
+
+/**
+ * A job's events, in order and each once, following the job live until its
+ * `end` event: `for await (const event of stream)`. A dropped connection is made
+ * again after a wait (the server's `retry:` hint, backing off while connections
+ * fail), resuming after the last event seen, so nothing is lost or repeated.
+ */
+export interface JobEventStream extends AsyncIterator<JobEventDto, void, undefined> {
+  [Symbol.asyncIterator](): JobEventStream;
+  readonly jobId: string;
+  /**
+   * The `seq` of the last event received (or the `lastEventId` it started from):
+   * pass it as `lastEventId` to a later `generation.events` to carry on where this one stopped.
+   */
+  readonly lastEventId: number;
+  /** Whether the stream has stopped (its `end` event, `close()`, an error or an abort). */
+  readonly closed: boolean;
+  /**
+   * Asks the server to stop the job (`POST /generation/jobs/{id}/cancel`) and
+   * resolves with the job as it is now. Keep reading: the stream goes on to the
+   * `end` event, whose `status` is `cancelled` unless the job ended first.
+   */
+  cancelJob(options?: CallOptions): Promise<JobDto>;
+  /** Stops watching (the job goes on): the connection closes and the iteration ends. */
+  close(): void;
+}
+
+/** What `generation.watch` takes: the stream's options, and a callback for each event. */
+export interface WatchOptions extends JobEventsOptions {
+  /** Called with each event, in order, `end` included. An exception stops the watch and rejects it. */
+  onEvent?: (event: JobEventDto) => void;
+}
+
+/** What `generation.streamUrls` takes. */
+export interface StreamUrlOptions extends CallOptions {
+  /** Resume after this event: adds `&last_event_id=` to both URLs. */
+  lastEventId?: number | null;
+}
+
+/** A job's stream URLs for a browser, with a single-use ticket in each (valid 60 s). */
+export interface JobStreamUrls {
+  ticket: string;
+  /** When the ticket expires (RFC 3339). */
+  expiresAt: string;
+  /** Absolute `http:`/`https:` URL for `new EventSource(url)`. */
+  eventsUrl: string;
+  /** Absolute `ws:`/`wss:` URL for `new WebSocket(url)`. */
+  wsUrl: string;
+}
+
+/**
+ * Generation jobs: start them, read and list them, cancel them, and their
+ * usage. `M`: whether the calls resolve with `{ data, meta }`. On a server with
+ * no model provider, `models`, `startAgentic` and `startFullstack` reject with
+ * an `ApiError` of code `not-configured`; reading jobs works.
+ */
+export interface GenerationCalls<M extends boolean = false> {
+  /** The models the provider offers that the caller's plan allows; `default` marks the one used when a request names none. */
+  models(options?: CallOptions): Promise<Reply<ModelList, M>>;
+  /** The choices of a full-stack request (frontend, backend, database, features). */
+  options(options?: CallOptions): Promise<Reply<GenerationOptions, M>>;
+  /** Starts an agentic job on one of the caller's projects (202: queued). */
+  startAgentic(request: AgenticRequest, options?: RequestOptions): Promise<Reply<JobDto, M>>;
+  /** Creates a project and starts the job that generates it: the job's `project_id` names the new project. */
+  startFullstack(request: FullstackRequest, options?: RequestOptions): Promise<Reply<JobDto, M>>;
+  /** A page of the caller's jobs, newest first, optionally of one project or status. */
+  jobs(options?: JobListOptions): Promise<Reply<JobPage, M>>;
+  job(id: string, options?: CallOptions): Promise<Reply<JobDto, M>>;
+  /** Stops a job (a running one within about a second) and resolves with it as it is now; an ended job is left as it is. */
+  cancel(id: string, options?: CallOptions): Promise<Reply<JobDto, M>>;
+  /** A single-use ticket (60 s) for the job's event stream or WebSocket; its URLs are paths. See `streamUrls`. */
+  ticket(id: string, options?: CallOptions): Promise<Reply<StreamTicket, M>>;
+  /** This period's generations, tokens and concurrent jobs against the plan. */
+  usage(options?: CallOptions): Promise<Reply<GenerationUsage, M>>;
+}
+
+export interface GenerationApi extends GenerationCalls {
+  /** Every job (with the list's filters), newest first, page after page (`limit` a page, 100 unless told). */
+  allJobs(options?: JobListOptions): AsyncGenerator<JobDto, void, undefined>;
+  /**
+   * Follows a job's Server-Sent Events (`GET /generation/jobs/{id}/events`,
+   * signed in as the client). Makes no request until iterated. The iteration
+   * ends after the `end` event (at once when `lastEventId` is already past it),
+   * rejects with the signal's reason when `signal` aborts, and with an
+   * `ApiError` when the stream cannot be had (404 `not-found`, 422 for a bad
+   * `lastEventId`, 401 once the session has ended) or after `maxRetries`.
+   */
+  events(id: string, options?: JobEventsOptions): JobEventStream;
+  /**
+   * `events` with a callback: calls `onEvent` with each event and resolves with
+   * the `end` event (null when `lastEventId` was already past it).
+   */
+  watch(id: string, options?: WatchOptions): Promise<JobEndEvent | null>;
+  /**
+   * Gets a ticket and returns the job's stream URLs for a browser, absolute
+   * (on the client's `baseUrl`), `ws:`/`wss:` for the WebSocket. Each URL works
+   * once, within 60 s: get new ones for every connection.
+   */
+  streamUrls(id: string, options?: StreamUrlOptions): Promise<JobStreamUrls>;
+}
+
 /** Operator calls: administrators only (others get 403 `forbidden`). */
 export interface AdminCalls<M extends boolean = false> {
   /** Compares every subscription at Stripe with Devora's state and repairs drift. */
@@ -189,5 +351,6 @@ export interface MetaApi {
   auth: AuthCalls<true>;
   projects: ProjectCalls<true>;
   billing: BillingCalls<true>;
+  generation: GenerationCalls<true>;
   admin: AdminCalls<true>;
 }

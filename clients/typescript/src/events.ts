@@ -64,6 +64,11 @@ function retryable(err: unknown): boolean {
   return err === IDLE || (err instanceof ApiError && err.transient);
 }
 
+/** An iterator whose first `next()` rejects with `err`. */
+async function* rejecting(err: Error): AsyncGenerator<JobEventDto, void, undefined> {
+  throw err;
+}
+
 /** Resolves after `ms`, or as soon as `signal` aborts (without rejecting: the caller looks at why). */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -88,26 +93,44 @@ export class JobEvents implements JobEventStream {
   readonly #source: EventSource;
   readonly #signal: AbortSignal | undefined;
   readonly #timeoutMs: number | null | undefined;
-  readonly #maxRetryMs: number;
-  readonly #maxRetries: number;
-  readonly #idleTimeoutMs: number | null;
+  /** The options of the calls it makes besides the stream (reading the job). */
+  readonly #callOptions: CallOptions;
+  #retryMs = DEFAULT_RETRY_MS;
+  #maxRetryMs = DEFAULT_MAX_RETRY_MS;
+  #maxRetries = Number.POSITIVE_INFINITY;
+  #idleTimeoutMs: number | null = DEFAULT_IDLE_TIMEOUT_MS;
   readonly #onReconnect: ((info: ReconnectInfo) => void) | undefined;
   /** Aborted by `close()` or the caller's signal: ends waits and the connection. */
   readonly #life = new AbortController();
   readonly #iterator: AsyncGenerator<JobEventDto, void, undefined>;
-  #retryMs: number;
-  #lastSeq: number;
+  #lastSeq = 0;
   #closed = false;
 
   constructor(source: EventSource, jobId: string, options: JobEventsOptions) {
-    const lastEventId = options.lastEventId ?? 0;
-    if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
-      throw new RangeError(`lastEventId must be a whole number from 0, not ${lastEventId}`);
-    }
     this.jobId = jobId;
     this.#source = source;
     this.#signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
+    this.#callOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    };
+    this.#onReconnect = options.onReconnect;
+    let invalid: RangeError | null = null;
+    try {
+      this.#configure(options);
+    } catch (err) {
+      invalid = err as RangeError;
+    }
+    // Like every call, bad options reject (at the first `next()`) rather than throw.
+    this.#iterator = invalid ? rejecting(invalid) : this.#run();
+  }
+
+  #configure(options: JobEventsOptions): void {
+    const lastEventId = options.lastEventId ?? 0;
+    if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+      throw new RangeError(`lastEventId must be a whole number from 0, not ${lastEventId}`);
+    }
     this.#lastSeq = lastEventId;
     this.#retryMs = checkedMs("retryMs", options.retryMs, DEFAULT_RETRY_MS) ?? DEFAULT_RETRY_MS;
     this.#maxRetryMs = checkedMs("maxRetryMs", options.maxRetryMs, DEFAULT_MAX_RETRY_MS) ?? DEFAULT_MAX_RETRY_MS;
@@ -115,8 +138,7 @@ export class JobEvents implements JobEventStream {
     if (!(maxRetries >= 0)) throw new RangeError(`maxRetries must be 0 or more, not ${maxRetries}`);
     this.#maxRetries = maxRetries;
     this.#idleTimeoutMs = checkedMs("idleTimeoutMs", options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
-    this.#onReconnect = options.onReconnect;
-    this.#iterator = this.#run();
+    if (this.#idleTimeoutMs === 0) throw new RangeError("idleTimeoutMs must be null or more than 0, not 0");
   }
 
   get lastEventId(): number {
@@ -190,7 +212,7 @@ export class JobEvents implements JobEventStream {
           // Closed at once with nothing after `lastEventId`: if the job has ended,
           // its `end` event is behind us (the caller resumed past it).
           try {
-            const job = await this.#source.job(this.jobId, { ...(signal ? { signal } : {}), timeoutMs: this.#timeoutMs });
+            const job = await this.#source.job(this.jobId, this.#callOptions);
             if (FINAL.has(job.status)) return;
           } catch (err) {
             if (this.#stopped()) return;

@@ -91,7 +91,7 @@ impl GenerationService {
         if !report.requeued.is_empty() {
             self.ports.signals.publish(JobSignal::Queued).await;
         }
-        for job in report.requeued.iter().chain(&report.failed) {
+        for job in report.requeued.iter().chain(&report.failed).chain(&report.cancelled) {
             self.ports.signals.publish(JobSignal::Events { job: *job, seq: u64::MAX }).await;
         }
         Ok(())

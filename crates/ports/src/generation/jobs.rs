@@ -92,6 +92,8 @@ pub enum CancelOutcome {
 pub struct RescueReport {
     pub requeued: Vec<JobId>,
     pub failed: Vec<JobId>,
+    /// Jobs whose stop was asked for before their worker was lost: ended `cancelled`.
+    pub cancelled: Vec<JobId>,
 }
 
 /// Jobs by status and the queue's oldest entry, for metrics.

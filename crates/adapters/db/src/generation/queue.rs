@@ -369,7 +369,12 @@ pub(super) async fn rescue_expired(
         let Some(until) = row.lease_until else { continue };
         let attempt = u32::try_from(row.attempt).unwrap_or(0);
         if row.cancel_requested {
-            let _ = end_unleased(db, id, JobStatus::Running, row.lease_fence, JobStatus::Cancelled, None, now).await?;
+            if end_unleased(db, id, JobStatus::Running, row.lease_fence, JobStatus::Cancelled, None, now)
+                .await?
+                .is_some()
+            {
+                report.cancelled.push(id);
+            }
             continue;
         }
         match expired_lease(until, now, attempt, max_attempts) {

@@ -159,7 +159,7 @@ async fn the_rescuer_requeues_an_expired_lease_and_fails_the_job_once_its_attemp
         let first = db.claim("a", std::time::Duration::from_secs(10), t0 + secs(1)).await.unwrap().unwrap();
         assert_eq!(db.rescue_expired(t0 + secs(5), 2).await.unwrap(), RescueReport::default(), "still held");
         let report = db.rescue_expired(t0 + secs(20), 2).await.unwrap();
-        assert_eq!(report, RescueReport { requeued: vec![job], failed: vec![] });
+        assert_eq!(report, RescueReport { requeued: vec![job], failed: vec![], cancelled: vec![] });
         assert_eq!(lease_row(&db, job).await.owner, None);
 
         let second = db.claim("b", std::time::Duration::from_secs(10), t0 + secs(21)).await.unwrap().unwrap();
@@ -171,7 +171,7 @@ async fn the_rescuer_requeues_an_expired_lease_and_fails_the_job_once_its_attemp
         assert_eq!(long.job.id, held);
 
         let report = db.rescue_expired(t0 + secs(40), 2).await.unwrap();
-        assert_eq!(report, RescueReport { requeued: vec![], failed: vec![job] });
+        assert_eq!(report, RescueReport { requeued: vec![], failed: vec![job], cancelled: vec![] });
         let failed = db.find_job(job).await.unwrap().unwrap();
         assert_eq!(failed.status, JobStatus::Failed);
         assert_eq!(failed.error.as_ref().map(|e| e.code), Some(JobErrorCode::WorkerLost));
@@ -204,6 +204,7 @@ async fn the_rescuer_requeues_an_expired_lease_and_fails_the_job_once_its_attemp
         db.request_cancel(Some(owner), stopping, t0 + secs(44)).await.unwrap().unwrap();
         let report = db.rescue_expired(t0 + secs(60), 5).await.unwrap();
         assert!(!report.requeued.contains(&stopping) && !report.failed.contains(&stopping), "{report:?}");
+        assert_eq!(report.cancelled, vec![stopping]);
         assert_eq!(db.find_job(stopping).await.unwrap().unwrap().status, JobStatus::Cancelled);
         let log = payloads(&db, stopping).await;
         assert_eq!(log.last(), Some(&JobEventPayload::End { status: JobStatus::Cancelled, error: None }));
