@@ -7,6 +7,11 @@ import type {
   BillingCalls,
   CallOptions,
   ClientOptions,
+  GenerationApi,
+  GenerationCalls,
+  JobEndEvent,
+  JobListOptions,
+  JobStreamUrls,
   MetaApi,
   ProjectCalls,
   ProjectsApi,
@@ -15,14 +20,20 @@ import type {
   ServiceApi,
 } from "./api.js";
 import { ApiError } from "./errors.js";
+import { JobEvents } from "./events.js";
 import type {
   AuthResponse,
   FileEntry,
   FileList,
+  GenerationOptions,
+  GenerationUsage,
+  JobDto,
+  JobPage,
   InvoicePage,
   Liveness,
   MessageDto,
   MessagePage,
+  ModelList,
   OAuthProviderList,
   PlanList,
   ProjectDto,
@@ -32,6 +43,7 @@ import type {
   RedirectUrl,
   ServiceInfo,
   SessionList,
+  StreamTicket,
   SubscriptionDto,
   UserDto,
 } from "./generated/index.js";
@@ -49,6 +61,7 @@ import {
   abortable,
   failure,
   filePath,
+  jobPath,
   jsonOf,
   projectPath,
   query,
@@ -88,6 +101,11 @@ function finish<M extends boolean>(meta: M): Finish<M> {
   return (meta ? withMeta : dataOnly) as Finish<M>;
 }
 
+/** A job list's query string. */
+function jobQuery(page: JobListOptions): string {
+  return query({ limit: page.limit, cursor: page.cursor, project_id: page.projectId, status: page.status });
+}
+
 /** Every item of every page, from `cursor` on. */
 async function* pages<T>(
   page: (cursor: string | null) => Promise<{ items: T[]; next_cursor: string | null }>,
@@ -115,6 +133,7 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
   readonly auth: AuthApi;
   readonly projects: ProjectsApi;
   readonly billing: BillingApi;
+  readonly generation: GenerationApi;
   readonly admin: AdminApi;
   /**
    * The same calls, resolving with `{ data, meta }`: the response's request id,
@@ -150,12 +169,14 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
         pages((cursor) => projects.messages(id, { ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
     };
     this.billing = this.#billingCalls(finish(false));
+    this.generation = this.#generationApi(this.#generationCalls(finish(false)));
     this.admin = this.#adminCalls(finish(false));
     this.withMeta = {
       service: this.#serviceCalls(finish(true)),
       auth: this.#authCalls(finish(true)),
       projects: this.#projectCalls(finish(true)),
       billing: this.#billingCalls(finish(true)),
+      generation: this.#generationCalls(finish(true)),
       admin: this.#adminCalls(finish(true)),
     };
   }
@@ -401,6 +422,75 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
           page,
           jsonOf<InvoicePage>,
         ),
+    };
+  }
+
+  #generationCalls<M extends boolean>(out: Finish<M>): GenerationCalls<M> {
+    const run = <T>(call: Call, options: CallOptions, decode: (answer: Answer) => T): Promise<Reply<T, M>> =>
+      out(this.#run({ ...call, ...requestOptions(options) }, decode));
+    const get = <T>(path: string, options: CallOptions, decode: (answer: Answer) => T): Promise<Reply<T, M>> =>
+      run({ method: "GET", path }, options, decode);
+    return {
+      models: (options = {}) => get("/api/v2/generation/models", options, jsonOf<ModelList>),
+      options: (options = {}) => get("/api/v2/generation/options", options, jsonOf<GenerationOptions>),
+      startAgentic: (request, options = {}) =>
+        run(
+          { method: "POST", path: "/api/v2/generation/agentic", json: request, headers: idempotency(options) },
+          options,
+          jsonOf<JobDto>,
+        ),
+      startFullstack: (request, options = {}) =>
+        run(
+          { method: "POST", path: "/api/v2/generation/fullstack", json: request, headers: idempotency(options) },
+          options,
+          jsonOf<JobDto>,
+        ),
+      jobs: (page = {}) => get(`/api/v2/generation/jobs${jobQuery(page)}`, page, jsonOf<JobPage>),
+      job: (id, options = {}) => get(jobPath(id), options, jsonOf<JobDto>),
+      cancel: (id, options = {}) =>
+        run({ method: "POST", path: `${jobPath(id)}/cancel`, json: {} }, options, jsonOf<JobDto>),
+      ticket: (id, options = {}) =>
+        run({ method: "POST", path: `${jobPath(id)}/ticket`, json: {} }, options, jsonOf<StreamTicket>),
+      usage: (options = {}) => get("/api/v2/generation/usage", options, jsonOf<GenerationUsage>),
+    };
+  }
+
+  #generationApi(calls: GenerationCalls): GenerationApi {
+    const feed = {
+      open: (call: Call) => this.#session.open(call),
+      job: (id: string, options: CallOptions) => calls.job(id, options),
+      cancel: (id: string, options: CallOptions) => calls.cancel(id, options),
+    };
+    const events = (id: string, options = {}) => new JobEvents(feed, id, options);
+    return {
+      ...calls,
+      allJobs: (page = {}) =>
+        pages((cursor) => calls.jobs({ ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
+      events,
+      watch: async (id, options = {}) => {
+        let end: JobEndEvent | null = null;
+        for await (const event of events(id, options)) {
+          options.onEvent?.(event);
+          if (event.type === "end") end = event;
+        }
+        return end;
+      },
+      streamUrls: async (id, options = {}) => {
+        const ticket = await calls.ticket(id, options);
+        const resume = options.lastEventId ? `&last_event_id=${options.lastEventId}` : "";
+        const absolute = (path: string): URL => {
+          const base = typeof location === "undefined" ? undefined : location.href;
+          return new URL(`${this.#transport.baseUrl}${path}${resume}`, base);
+        };
+        const ws = absolute(ticket.ws_url);
+        ws.protocol = ws.protocol === "https:" ? "wss:" : "ws:";
+        return {
+          ticket: ticket.ticket,
+          expiresAt: ticket.expires_at,
+          eventsUrl: absolute(ticket.events_url).href,
+          wsUrl: ws.href,
+        } satisfies JobStreamUrls;
+      },
     };
   }
 

@@ -5,7 +5,7 @@ import { SseParser, type SseEvent } from "./sse.js";
 import { abortReason, type Call, type StreamAnswer } from "./transport.js";
 
 /** What the stream needs from the client. */
-export interface EventSource {
+export interface EventFeed {
   /** Opens the stream (signed in, refreshing the token when it has expired). */
   open(call: Call): Promise<StreamAnswer>;
   job(id: string, options: CallOptions): Promise<JobDto>;
@@ -90,7 +90,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export class JobEvents implements JobEventStream {
   readonly jobId: string;
-  readonly #source: EventSource;
+  readonly #source: EventFeed;
   readonly #signal: AbortSignal | undefined;
   readonly #timeoutMs: number | null | undefined;
   /** The options of the calls it makes besides the stream (reading the job). */
@@ -106,7 +106,7 @@ export class JobEvents implements JobEventStream {
   #lastSeq = 0;
   #closed = false;
 
-  constructor(source: EventSource, jobId: string, options: JobEventsOptions) {
+  constructor(source: EventFeed, jobId: string, options: JobEventsOptions) {
     this.jobId = jobId;
     this.#source = source;
     this.#signal = options.signal;

@@ -45,6 +45,18 @@ export const OPERATIONS = {
   list_invoices: "billing.invoices",
   // Stripe calls its webhook; the web app's side of it is `billing.sync`.
   stripe_webhook: "billing.sync",
+  list_models: "generation.models",
+  generation_options: "generation.options",
+  start_agentic: "generation.startAgentic",
+  start_fullstack: "generation.startFullstack",
+  list_jobs: "generation.jobs",
+  get_job: "generation.job",
+  cancel_job: "generation.cancel",
+  job_stream_ticket: "generation.ticket",
+  job_events: "generation.events",
+  // Browsers open the WebSocket themselves, at the URL this returns.
+  job_websocket: "generation.streamUrls",
+  generation_usage: "generation.usage",
   reconcile_billing: "admin.reconcileBilling",
 } as const;
 

@@ -240,6 +240,11 @@ export function projectPath(id: string): string {
   return `/api/v2/projects/${encodeURIComponent(id)}`;
 }
 
+/** A generation job's URL path. */
+export function jobPath(id: string): string {
+  return `/api/v2/generation/jobs/${encodeURIComponent(id)}`;
+}
+
 /**
  * A file's URL path under its project, each segment percent-encoded. `.` and
  * `..` cannot be sent: URL parsers resolve them (even as `%2E%2E`), so the call

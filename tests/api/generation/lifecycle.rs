@@ -81,6 +81,15 @@ scenario!(an_agentic_job_runs_to_the_end_and_records_reply_usage_and_conversatio
         .collect();
     assert_eq!(said, [("user", "Add a dark mode toggle"), ("assistant", reply)]);
 
+    let metrics = server.app.client.get(server.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "devora_generation_jobs_created_total",
+        "devora_generation_jobs_finished_total",
+        "devora_generation_tokens_total",
+        "devora_generation_first_token_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} in /metrics");
+    }
     let usage = server.app.get_json_as(token, "/api/v2/generation/usage").await;
     assert_eq!(usage["generations"]["used"], 1);
     assert_eq!(usage["tokens"]["used"], 150);

@@ -106,3 +106,49 @@ scenario!(
         drop(next);
     }
 );
+
+scenario!(
+    two_server_processes_on_one_database_claim_each_job_exactly_once,
+    [postgres_redis],
+    threads = 4,
+    |variant: Variant| {
+        let llm = LlmStandIn::start().await;
+        llm.set_default_reply(ScriptedReply::slow(4, Duration::from_millis(20)));
+        let (_dir, plans) = plans_file(&roomy_limits());
+        let (front, mut worker_env) = deployment(variant, &llm, &plans).await;
+        worker_env.insert("GENERATION_WORKERS".into(), "3".into());
+        let first = ServerProcess::start(&worker_env).await;
+        let second = ServerProcess::start(&worker_env).await;
+        let user = front.new_user().await;
+        let token = &user.access_token;
+        let mut jobs = Vec::new();
+        for i in 0..12 {
+            let project = front.create_project_id(token, &format!("P{i}")).await;
+            let res = front
+                .post_as(
+                    token,
+                    "/api/v2/generation/agentic",
+                    &json!({"project_id": project, "prompt": format!("job {i}")}),
+                )
+                .await;
+            jobs.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+        }
+        for id in &jobs {
+            let job = wait_until(&front, token, id, ended).await;
+            assert_eq!((job["status"].as_str(), job["attempt"].as_u64()), (Some("succeeded"), Some(1)), "{job}");
+        }
+        let mut prompts: Vec<String> = llm
+            .requests()
+            .iter()
+            .map(|r| r["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned())
+            .collect();
+        prompts.sort();
+        let expected: Vec<String> = {
+            let mut e: Vec<String> = (0..12).map(|i| format!("job {i}")).collect();
+            e.sort();
+            e
+        };
+        assert_eq!(prompts, expected, "each job reached the provider exactly once");
+        drop((first, second));
+    }
+);
