@@ -37,6 +37,7 @@ import type {
   UpdateProjectRequest,
   UserDto,
 } from "./generated/index.js";
+import type { ApiError } from "./errors.js";
 import type { Reply } from "./meta.js";
 import type { TokenStore, VerifierStore } from "./stores.js";
 
@@ -201,14 +202,18 @@ export type JobEndEvent = JobEventOf<"end">;
 
 /** What `JobEventsOptions.onReconnect` is told before each reconnection. */
 export interface ReconnectInfo {
-  /** 1 after a connection that brought events; counts up while connections bring none. */
+  /** Which reconnection this is since the last event arrived: 1, 2, ... */
   attempt: number;
   /** How long it waits before connecting again. */
   delayMs: number;
   /** The `Last-Event-ID` it will resume after. */
   lastEventId: number;
-  /** Why the last connection ended: an `ApiError` (kind `network`, `timeout`, or a 429/5xx), or null when the server closed it. */
-  error: unknown;
+  /**
+   * Why the last connection ended: an `ApiError` (kind `network` when it broke off or
+   * could not be made, `timeout` when it went silent or got no answer, `http` for a
+   * 429 or 5xx), or null when the server closed it before the `end` event.
+   */
+  error: ApiError | null;
 }
 
 /** How `generation.events` follows a job. */
@@ -223,9 +228,9 @@ export interface JobEventsOptions extends CallOptions {
   /** The longest wait between reconnections as they back off (the server's hint wins if longer). Default 30 000. */
   maxRetryMs?: number;
   /**
-   * How many connections in a row may bring no event before the stream gives up,
-   * rejecting with the last connection's `ApiError`. Default: no limit (like
-   * `EventSource`; abort with `signal` to stop).
+   * How many times in a row it may reconnect without receiving an event; past
+   * that it rejects with the last connection's `ApiError`. Default: no limit
+   * (like `EventSource`; abort with `signal` to stop). 0: never reconnect.
    */
   maxRetries?: number;
   /**

@@ -10,6 +10,8 @@ import type {
   GenerationApi,
   GenerationCalls,
   JobEndEvent,
+  JobEventsOptions,
+  JobEventStream,
   JobListOptions,
   JobStreamUrls,
   MetaApi,
@@ -20,7 +22,7 @@ import type {
   ServiceApi,
 } from "./api.js";
 import { ApiError } from "./errors.js";
-import { JobEvents } from "./events.js";
+import { JobEvents, type EventFeed } from "./events.js";
 import type {
   AuthResponse,
   FileEntry,
@@ -456,12 +458,12 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
   }
 
   #generationApi(calls: GenerationCalls): GenerationApi {
-    const feed = {
-      open: (call: Call) => this.#session.open(call),
-      job: (id: string, options: CallOptions) => calls.job(id, options),
-      cancel: (id: string, options: CallOptions) => calls.cancel(id, options),
+    const feed: EventFeed = {
+      open: (call) => this.#session.open(call),
+      job: (id, options) => calls.job(id, options),
+      cancel: (id, options) => calls.cancel(id, options),
     };
-    const events = (id: string, options = {}) => new JobEvents(feed, id, options);
+    const events = (id: string, options: JobEventsOptions = {}): JobEventStream => new JobEvents(feed, id, options);
     return {
       ...calls,
       allJobs: (page = {}) =>
@@ -476,8 +478,12 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
         return end;
       },
       streamUrls: async (id, options = {}) => {
+        const after = options.lastEventId ?? 0;
+        if (!Number.isSafeInteger(after) || after < 0) {
+          throw new RangeError(`lastEventId must be a whole number from 0, not ${after}`);
+        }
         const ticket = await calls.ticket(id, options);
-        const resume = options.lastEventId ? `&last_event_id=${options.lastEventId}` : "";
+        const resume = after > 0 ? `&last_event_id=${after}` : "";
         const absolute = (path: string): URL => {
           const base = typeof location === "undefined" ? undefined : location.href;
           return new URL(`${this.#transport.baseUrl}${path}${resume}`, base);

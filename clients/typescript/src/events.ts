@@ -18,6 +18,8 @@ const DEFAULT_RETRY_MS = 1_000;
 const DEFAULT_MAX_RETRY_MS = 30_000;
 /** Three heartbeats missed: the connection is dead. */
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+/** The least wait once reconnections fail in a row, whatever the hint. */
+const MIN_BACKOFF_MS = 100;
 
 const EVENT_TYPES: ReadonlySet<string> = new Set<JobEventDto["type"]>(["status", "progress", "delta", "usage", "end"]);
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -60,8 +62,13 @@ function checkedMs(name: string, value: number | null | undefined, fallback: num
 }
 
 /** A connection's failure that another connection may not have: no answer, a busy server, silence. */
-function retryable(err: unknown): boolean {
-  return err === IDLE || (err instanceof ApiError && err.transient);
+function retryable(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.transient;
+}
+
+/** A connection dropped for its silence. */
+function silent(idleMs: number | null): ApiError {
+  return new ApiError(0, null, `job events: nothing received for ${idleMs} ms`, null, { kind: "timeout" });
 }
 
 /** An iterator whose first `next()` rejects with `err`. */
@@ -124,6 +131,7 @@ export class JobEvents implements JobEventStream {
     }
     // Like every call, bad options reject (at the first `next()`) rather than throw.
     this.#iterator = invalid ? rejecting(invalid) : this.#run();
+    if (invalid) this.#closed = true;
   }
 
   #configure(options: JobEventsOptions): void {
@@ -184,17 +192,18 @@ export class JobEvents implements JobEventStream {
     if (signal?.aborted) throw abortReason(signal);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      /** Connections in a row that brought no event. */
-      let failures = 0;
+      /** Reconnections since the last event arrived. */
+      let reconnects = 0;
       for (;;) {
         if (this.#stopped()) return;
         const before = this.#lastSeq;
-        let why: unknown = null;
+        /** Why the connection ended: an `ApiError`, or null when the server closed it. */
+        let why: ApiError | null = null;
         let ended = false;
         try {
           // Whatever the connection brings is yielded from here; `ended` after the `end` event.
           for await (const event of this.#connection()) {
-            failures = 0;
+            reconnects = 0;
             yield event;
             if (event.type === "end") {
               ended = true;
@@ -206,8 +215,7 @@ export class JobEvents implements JobEventStream {
           if (!retryable(err)) throw err;
           why = err;
         }
-        if (ended) return;
-        if (this.#stopped()) return;
+        if (ended || this.#stopped()) return;
         if (why === null && this.#lastSeq === before) {
           // Closed at once with nothing after `lastEventId`: if the job has ended,
           // its `end` event is behind us (the caller resumed past it).
@@ -220,21 +228,18 @@ export class JobEvents implements JobEventStream {
             why = err;
           }
         }
-        failures += this.#lastSeq === before ? 1 : 0;
-        if (failures > this.#maxRetries) {
-          if (why instanceof ApiError) throw why;
-          throw new ApiError(0, null, `job events: no event in ${failures} connections in a row`, null, {
-            kind: "network",
-            cause: why === IDLE ? new Error("the stream went silent") : why,
-          });
+        if (this.#lastSeq !== before) reconnects = 0;
+        const attempt = ++reconnects;
+        if (attempt > this.#maxRetries) {
+          throw (
+            why ??
+            new ApiError(0, null, `job events: the stream closed ${attempt} times in a row without an event`, null, {
+              kind: "network",
+            })
+          );
         }
-        const delayMs = this.#delay(Math.max(failures, 1), why);
-        this.#onReconnect?.({
-          attempt: Math.max(failures, 1),
-          delayMs,
-          lastEventId: this.#lastSeq,
-          error: why === IDLE ? new ApiError(0, null, "job events: the stream went silent", null, { kind: "timeout" }) : why,
-        });
+        const delayMs = this.#delay(attempt, why);
+        this.#onReconnect?.({ attempt, delayMs, lastEventId: this.#lastSeq, error: why });
         await pause(delayMs, this.#life.signal);
       }
     } finally {
@@ -243,19 +248,22 @@ export class JobEvents implements JobEventStream {
     }
   }
 
-  /** The wait before reconnection number `attempt` (1 after a connection that brought events). */
-  #delay(attempt: number, why: unknown): number {
-    const backoff = Math.min(this.#retryMs * 2 ** (attempt - 1), Math.max(this.#maxRetryMs, this.#retryMs));
-    // Never shorter than the server's hint; spread out so that many clients do not come back at once.
+  /** The wait before reconnection number `attempt` since the last event. */
+  #delay(attempt: number, why: ApiError | null): number {
+    // The server's hint first; then doubling (from 100 ms at least), to the cap.
+    const base = attempt === 1 ? this.#retryMs : Math.max(this.#retryMs, MIN_BACKOFF_MS);
+    const backoff = Math.min(base * 2 ** (attempt - 1), Math.max(this.#maxRetryMs, this.#retryMs));
+    // Never shorter than the hint; spread out, so that many clients do not all come back at once.
     let delay = attempt === 1 ? backoff : backoff * (1 + Math.random() * 0.2);
-    if (why instanceof ApiError && why.retryAfter !== null) delay = Math.max(delay, why.retryAfter * 1000);
+    if (why?.retryAfter != null) delay = Math.max(delay, why.retryAfter * 1000);
     return Math.round(delay);
   }
 
   /**
    * One connection: the events after `lastSeq`, each new one once. Ends when
-   * the server closes the stream; throws `IDLE` when it went silent, an
-   * `ApiError` when it could not be opened or sent something that is not a job event.
+   * the server closes the stream; throws an `ApiError` when it could not be
+   * opened, went silent (kind `timeout`), broke off (kind `network`) or sent
+   * something that is not a job event (kind `invalid-response`).
    */
   async *#connection(): AsyncGenerator<JobEventDto, void, undefined> {
     const connection = new AbortController();
@@ -293,7 +301,7 @@ export class JobEvents implements JobEventStream {
         try {
           chunk = await reader.read();
         } catch (err) {
-          if (connection.signal.reason === IDLE) throw IDLE;
+          if (connection.signal.reason === IDLE) throw silent(idleMs);
           if (life.aborted) throw life.reason;
           throw new ApiError(0, null, "job events: the connection was lost", null, { kind: "network", cause: err });
         }
@@ -309,7 +317,7 @@ export class JobEvents implements JobEventStream {
         if (chunk.done) return;
       }
     } catch (err) {
-      if (connection.signal.reason === IDLE) throw IDLE;
+      if (connection.signal.reason === IDLE) throw silent(idleMs);
       throw err;
     } finally {
       clearTimeout(idle);

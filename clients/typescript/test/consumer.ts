@@ -9,12 +9,19 @@ import {
   DevoraClient,
   ERROR_CODES,
   FRAMEWORKS,
+  JOB_STATUSES,
   MemoryTokenStore,
   OAUTH_PROVIDER_IDS,
   OPERATIONS,
   type ApiErrorKind,
   type ErrorCode,
   type FrameworkDto,
+  type JobDto,
+  type JobEndEvent,
+  type JobEventDto,
+  type JobEventStream,
+  type JobStatusDto,
+  type JobStreamUrls,
   type MessageDto,
   type OAuthProviderId,
   type OperationId,
@@ -81,6 +88,49 @@ async function calls(signal: AbortSignal): Promise<void> {
   void [etag, limit, replayed, removed, all];
 }
 
+// Generation: typed jobs, and events narrowed by their `type`.
+async function generation(signal: AbortSignal): Promise<void> {
+  const job: JobDto = await client.generation.startAgentic(
+    { project_id: "p", prompt: "Add a dark mode" },
+    { idempotencyKey: "k", signal },
+  );
+  const statuses: readonly JobStatusDto[] = JOB_STATUSES;
+  const page = await client.generation.jobs({ projectId: job.project_id ?? "p", status: "running", limit: 10 });
+  const replayed: boolean = (await client.withMeta.generation.startFullstack({
+    name: "Shop",
+    frontend: "react",
+    backend: "none",
+    database: "none",
+  })).meta.idempotentReplayed;
+  const stream: JobEventStream = client.generation.events(job.id, { signal, lastEventId: 3, maxRetries: 5 });
+  let output = "";
+  for await (const event of stream) {
+    switch (event.type) {
+      case "delta":
+        output += event.text;
+        break;
+      case "progress":
+        void [event.progress, event.step];
+        break;
+      case "end":
+        void event.error?.code;
+        break;
+      default:
+        void event.seq;
+    }
+  }
+  const resumeFrom: number = stream.lastEventId;
+  const cancelled: JobDto = await stream.cancelJob();
+  const end: JobEndEvent | null = await client.generation.watch(job.id, {
+    lastEventId: resumeFrom,
+    onEvent: (event: JobEventDto) => void event.at,
+  });
+  const urls: JobStreamUrls = await client.generation.streamUrls(job.id, { lastEventId: resumeFrom });
+  // @ts-expect-error: not a job status.
+  void client.generation.jobs({ status: "done" });
+  void [statuses, page.next_cursor, replayed, output, cancelled, end?.status, urls.wsUrl];
+}
+
 // Failures are typed.
 function describe(err: unknown): string {
   if (!(err instanceof ApiError)) return "not an API error";
@@ -96,4 +146,4 @@ function describe(err: unknown): string {
   }
 }
 
-export { calls, clear, codes, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };
+export { calls, clear, codes, generation, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };

@@ -197,6 +197,21 @@ test("every call takes a signal: an aborted one rejects with its reason and send
     "billing.cancel": (c) => c.billing.cancel({ signal }),
     "billing.resume": (c) => c.billing.resume({ signal }),
     "billing.invoices": (c) => c.billing.invoices({ signal }),
+    "generation.models": (c) => c.generation.models({ signal }),
+    "generation.options": (c) => c.generation.options({ signal }),
+    "generation.startAgentic": (c) =>
+      c.generation.startAgentic({ project_id: project, prompt: "p" }, { signal, idempotencyKey: "k" }),
+    "generation.startFullstack": (c) =>
+      c.generation.startFullstack({ name: "n", frontend: "react", backend: "none", database: "none" }, { signal }),
+    "generation.jobs": (c) => c.generation.jobs({ signal }),
+    "generation.job": (c) => c.generation.job(project, { signal }),
+    "generation.cancel": (c) => c.generation.cancel(project, { signal }),
+    "generation.ticket": (c) => c.generation.ticket(project, { signal }),
+    "generation.usage": (c) => c.generation.usage({ signal }),
+    "generation.allJobs": (c) => collect(c.generation.allJobs({ signal })),
+    "generation.events": (c) => collect(c.generation.events(project, { signal })),
+    "generation.watch": (c) => c.generation.watch(project, { signal }),
+    "generation.streamUrls": (c) => c.generation.streamUrls(project, { signal }),
     "admin.reconcileBilling": (c) => c.admin.reconcileBilling({ signal }),
   };
   // startSignIn makes no request: it only builds the URL to send the browser to.

@@ -15,7 +15,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What the stand-in answers: a few words, or many slowly when the prompt says `[slow]`. */
 const WORDS = ["Hello", " from", " the", " stand", "-in", "."];
-const SLOW_WORDS = Array.from({ length: 40 }, (_, i) => `w${i} `);
+const SLOW_WORDS = Array.from({ length: 30 }, (_, i) => `w${i} `);
 
 /** The chat completion requests the stand-in received, parsed. */
 const completions = [];
@@ -44,7 +44,7 @@ function llmStandIn() {
     for (const word of slow ? SLOW_WORDS : WORDS) {
       if (res.destroyed) return; // The job was cancelled: the server hung up.
       chunk({ choices: [{ index: 0, delta: { content: word }, finish_reason: null }] });
-      await sleep(slow ? 40 : 10);
+      await sleep(slow ? 30 : 10);
     }
     chunk({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
     chunk({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } });

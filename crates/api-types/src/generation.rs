@@ -94,7 +94,7 @@ pub struct JobDto {
     /// The project it works on (a full-stack job's new project).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = Uuid, required = false)]
     pub project_id: Option<Uuid>,
     pub prompt: String,
     pub model: String,
@@ -104,7 +104,7 @@ pub struct JobDto {
     /// What it does now, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = String, required = false)]
     pub step: Option<String>,
     /// How many times a worker has taken it (more than 1 after a lost node).
     pub attempt: u32,
@@ -112,7 +112,7 @@ pub struct JobDto {
     /// Present when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = JobErrorDto, required = false)]
     pub error: Option<JobErrorDto>,
     /// The model's reply, once the job has ended (the `delta` events carry it live).
     pub output: String,
@@ -121,11 +121,11 @@ pub struct JobDto {
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = String, format = DateTime, required = false)]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = String, format = DateTime, required = false)]
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
@@ -217,7 +217,7 @@ pub struct ModelDto {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    #[schema(required = false)]
+    #[schema(value_type = String, required = false)]
     pub owned_by: Option<String>,
     /// The model used when a request names none.
     pub default: bool,
@@ -299,6 +299,7 @@ pub enum JobEventDto {
         progress: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[ts(optional)]
+        #[schema(value_type = String, required = false)]
         step: Option<String>,
     },
     /// More of the model's reply (gathered over about 100 ms).
@@ -312,6 +313,7 @@ pub enum JobEventDto {
         status: JobStatusDto,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[ts(optional)]
+        #[schema(value_type = JobErrorDto, required = false)]
         error: Option<JobErrorDto>,
     },
 }

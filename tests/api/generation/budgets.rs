@@ -83,6 +83,8 @@ scenario!(
             (Some("concurrent_jobs"), Some(1), Some(1))
         );
         assert!(body.get("resets_at").is_none(), "concurrency frees up as jobs end, not at a reset");
+        // The slow reply is this job's: stop it once it streams.
+        server.wait_until(token, &id, |j| j["status"] == "running" && j["progress"].as_u64() > Some(5)).await;
         server.app.post_as(token, &format!("/api/v2/generation/jobs/{id}/cancel"), &json!({})).await;
         server.wait_for_end(token, &id).await;
         server.llm.script(ScriptedReply::text("next"));

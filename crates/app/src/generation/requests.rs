@@ -1,10 +1,8 @@
 //! What a user starts and reads: models, jobs, cancel, stream tickets, usage.
 
 use chrono::{DateTime, Utc};
-use devora_domain::generation::{Admission, PeriodUsage, billing_period};
-use devora_domain::{
-    Job, JobId, JobKind, JobStatus, MessageContent, MessageRole, PlanId, Project, ProjectId, Prompt, UserId,
-};
+use devora_domain::generation::{Admission, PeriodUsage, admit, billing_period};
+use devora_domain::{Job, JobId, JobKind, MessageContent, MessageRole, PlanId, Project, ProjectId, Prompt, UserId};
 use devora_ports::generation::{CancelOutcome, CreateJobError, JobFilter, JobSignal, ModelInfo, NewJob};
 use devora_ports::{Page, PageCursor};
 use rand::RngCore;
@@ -29,6 +27,13 @@ pub struct UsageView {
     pub generations_limit: u64,
     pub tokens_limit: u64,
     pub concurrent_limit: u64,
+}
+
+/// A new job's model and the month it is measured against.
+struct Terms {
+    model: String,
+    admission: Admission,
+    period_start: DateTime<Utc>,
 }
 
 /// Whether `model` is on a plan's list (`*` offers every model).
@@ -66,11 +71,16 @@ impl GenerationService {
     ) -> Result<Job, GenerationError> {
         self.model()?;
         self.ports.projects.get(user, project).await?;
-        let job = self.queue(user, Some(project), JobKind::Agentic, prompt.as_str().to_owned(), model).await?;
+        let terms = self.terms(user, model).await?;
+        // The prompt joins the conversation before the job can run (so it comes
+        // before the reply), and only when the budget admits the job; a limit
+        // reached in the moment between is the one case that leaves it unanswered.
+        let usage = self.ports.jobs.period_usage(user, terms.period_start).await?;
+        admit(&terms.admission, &usage).map_err(GenerationError::Limit)?;
         if let Ok(content) = MessageContent::parse(prompt.as_str()) {
             self.ports.projects.record_message(project, MessageRole::User, content).await?;
         }
-        Ok(job)
+        self.queue(user, Some(project), JobKind::Agentic, prompt.as_str().to_owned(), terms).await
     }
 
     /// Creates the project (within the plan's project limit) and queues the job
@@ -86,14 +96,13 @@ impl GenerationService {
         model: Option<String>,
     ) -> Result<(Job, Project), GenerationError> {
         self.model()?;
-        let model = self.pick_model(user, model).await?;
+        let terms = self.terms(user, model).await?;
         // Refuse before creating anything when the budget already says no.
-        let (admission, period_start) = self.admission(user).await?;
-        let usage = self.ports.jobs.period_usage(user, period_start).await?;
-        devora_domain::generation::admit(&admission, &usage).map_err(GenerationError::Limit)?;
+        let usage = self.ports.jobs.period_usage(user, terms.period_start).await?;
+        admit(&terms.admission, &usage).map_err(GenerationError::Limit)?;
         let project =
             self.ports.projects.create(user, spec.name.clone(), spec.description.clone(), spec.framework()).await?;
-        match self.queue(user, Some(project.id), JobKind::Fullstack, spec.prompt(), Some(model)).await {
+        match self.queue(user, Some(project.id), JobKind::Fullstack, spec.prompt(), terms).await {
             Ok(job) => Ok((job, project)),
             Err(err) => {
                 // A limit reached in between: the project must not outlive its refused job.
@@ -105,16 +114,16 @@ impl GenerationService {
         }
     }
 
-    async fn pick_model(&self, user: UserId, model: Option<String>) -> Result<String, GenerationError> {
+    /// What the caller's plan says about a new job: the model (checked against
+    /// the plan's list) and the month it is measured against. One entitlement read.
+    async fn terms(&self, user: UserId, model: Option<String>) -> Result<Terms, GenerationError> {
+        let limits = self.ports.entitlements.entitlement(user).await?.limits;
         let model = model.unwrap_or_else(|| self.config.default_model.clone());
-        let limits = self.ports.entitlements.entitlement(user).await?.limits;
-        if allowed(&limits.models, &model) { Ok(model) } else { Err(GenerationError::ModelNotAllowed(model)) }
-    }
-
-    async fn admission(&self, user: UserId) -> Result<(Admission, DateTime<Utc>), GenerationError> {
-        let limits = self.ports.entitlements.entitlement(user).await?.limits;
-        let (start, reset) = billing_period(self.ports.clock.now());
-        Ok((Admission::from_limits(&limits, reset), start))
+        if !allowed(&limits.models, &model) {
+            return Err(GenerationError::ModelNotAllowed(model));
+        }
+        let (period_start, resets_at) = billing_period(self.ports.clock.now());
+        Ok(Terms { model, admission: Admission::from_limits(&limits, resets_at), period_start })
     }
 
     async fn queue(
@@ -123,21 +132,19 @@ impl GenerationService {
         project: Option<ProjectId>,
         kind: JobKind,
         prompt: String,
-        model: Option<String>,
+        terms: Terms,
     ) -> Result<Job, GenerationError> {
-        let model = self.pick_model(user, model).await?;
-        let (admission, period_start) = self.admission(user).await?;
         let new = NewJob {
             id: JobId::new(),
             owner_id: user,
             project_id: project,
             kind,
             prompt,
-            model,
+            model: terms.model,
             now: self.ports.clock.now(),
-            period_start,
+            period_start: terms.period_start,
         };
-        let job = self.ports.jobs.create_job(new, &admission).await.map_err(|err| match err {
+        let job = self.ports.jobs.create_job(new, &terms.admission).await.map_err(|err| match err {
             CreateJobError::Limit(refusal) => GenerationError::Limit(refusal),
             CreateJobError::Storage(err) => err.into(),
         })?;
@@ -258,11 +265,5 @@ impl GenerationService {
     /// Storage failures.
     pub async fn queue_stats(&self) -> Result<devora_ports::generation::QueueStats, GenerationError> {
         Ok(self.ports.jobs.queue_stats(self.ports.clock.now()).await?)
-    }
-
-    /// Whether a job is in a final state (for streams deciding to close).
-    #[must_use]
-    pub fn is_final(status: JobStatus) -> bool {
-        status.is_final()
     }
 }
