@@ -71,6 +71,6 @@ pub use generation::{
 pub use invalid::{Invalid, Violation};
 pub use projects::{
     FileMeta, FilePath, FilePathError, Framework, Message, MessageContent, MessageId, MessageRole, Project,
-    ProjectDescription, ProjectId, ProjectName, ProjectPatch,
+    ProjectDescription, ProjectId, ProjectName, ProjectPatch, Revision, RevisionChange, RevisionKind,
 };
 pub use rate_limit::{PolicyName, Quota, QuotaError};

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{oauth, passwords, sessions};
 use crate::billing::{subscriptions as billing_routes, webhooks};
 use crate::generation::{jobs as generation_jobs, streams as generation_streams};
-use crate::projects::{files, messages, project};
+use crate::projects::{files, messages, project, revisions};
 use crate::{admin, docs, service};
 
 #[derive(OpenApi)]
@@ -55,6 +55,9 @@ every response carries `X-Request-Id`.",
         files::delete_file,
         messages::list_messages,
         messages::post_message,
+        revisions::list_revisions,
+        revisions::get_revision,
+        revisions::restore_revision,
         billing_routes::plans,
         billing_routes::subscription,
         billing_routes::sync,

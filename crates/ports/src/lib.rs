@@ -36,6 +36,9 @@ pub use housekeeping::{ExpiredRecords, PurgeReport};
 pub use idempotency::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 pub use page::{Page, PageCursor};
 pub use probe::{Probe, ProbeError};
-pub use projects::{CreateProjectError, FileLimits, NewProject, ProjectPatch, ProjectRepository, PutFileError};
+pub use projects::{
+    AppliedChanges, CreateProjectError, FileChange, FileLimits, NewProject, ProjectPatch, ProjectRepository,
+    PutFileError, RevisionPage, RevisionTarget,
+};
 pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};
 pub use storage::StorageError;

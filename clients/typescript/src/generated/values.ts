@@ -15,6 +15,7 @@ import type { InvoiceStatusDto } from "./InvoiceStatusDto.js";
 import type { JobKindDto } from "./JobKindDto.js";
 import type { JobStatusDto } from "./JobStatusDto.js";
 import type { JobErrorCodeDto } from "./JobErrorCodeDto.js";
+import type { RevisionKindDto } from "./RevisionKindDto.js";
 
 /** Every `ErrorCode`. */
 export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight", "ticket-invalid"] as const satisfies readonly ErrorCode[];
@@ -60,3 +61,6 @@ export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancel
 
 /** Every `JobErrorCodeDto`. */
 export const JOB_ERROR_CODES = ["worker-lost", "budget-exhausted", "provider-unavailable", "provider-rejected", "provider-error", "provider-timeout", "stream-broken", "content-filtered", "time-limit", "output-limit", "project-gone", "internal"] as const satisfies readonly JobErrorCodeDto[];
+
+/** Every `RevisionKindDto`. */
+export const REVISION_KINDS = ["job", "files", "restore"] as const satisfies readonly RevisionKindDto[];

@@ -1,5 +1,8 @@
 //! Projects, files and conversations, owned by their user: every operation
 //! checks ownership here, and another user's project is simply not found.
+//! Revisions (`revisions.rs`): every change to the files, and restoring them.
+
+mod revisions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +51,30 @@ pub enum ProjectError {
     /// A file and a directory cannot share a path.
     #[error("{0} already exists as a file or a directory")]
     PathConflict(String),
+    /// A change needs a file that is not there.
+    #[error("no file {0}")]
+    FileMissing(String),
+    /// A change may not replace this file.
+    #[error("{0} already exists")]
+    FileExists(String),
+    #[error("no such revision")]
+    RevisionNotFound,
     #[error(transparent)]
     Internal(#[from] InternalError),
+}
+
+impl From<PutFileError> for ProjectError {
+    fn from(err: PutFileError) -> Self {
+        match err {
+            PutFileError::TooManyFiles { limit } => Self::TooManyFiles(limit),
+            PutFileError::ProjectFull { limit } => Self::ProjectFull(limit),
+            PutFileError::ProjectGone => Self::NotFound,
+            PutFileError::PathConflict(existing) => Self::PathConflict(existing),
+            PutFileError::FileMissing(path) => Self::FileMissing(path),
+            PutFileError::FileExists(path) => Self::FileExists(path),
+            PutFileError::Storage(err) => err.into(),
+        }
+    }
 }
 
 impl From<StorageError> for ProjectError {
@@ -329,19 +354,9 @@ impl ProjectService {
         }
         self.get(owner, id).await?;
         let sha256 = hex::encode(Sha256::digest(content));
-        let storage = self.entitlements.entitlement(owner).await?.limits.storage_bytes;
-        let limits = FileLimits {
-            max_project_bytes: self.config.file_limits.max_project_bytes.min(storage),
-            ..self.config.file_limits
-        };
+        let limits = self.file_limits(owner).await?;
         let result = self.repo.put_file(id, path, content, &sha256, self.clock.now(), limits).await;
-        let stored = result.map_err(|err| match err {
-            PutFileError::TooManyFiles { limit } => ProjectError::TooManyFiles(limit),
-            PutFileError::ProjectFull { limit } => ProjectError::ProjectFull(limit),
-            PutFileError::ProjectGone => ProjectError::NotFound,
-            PutFileError::PathConflict(existing) => ProjectError::PathConflict(existing),
-            PutFileError::Storage(err) => err.into(),
-        })?;
+        let stored = result.map_err(ProjectError::from)?;
         self.reads.invalidate(&[&files_scope(id)]).await;
         Ok(stored)
     }

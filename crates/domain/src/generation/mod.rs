@@ -4,6 +4,7 @@
 mod budget;
 mod events;
 mod lease;
+pub mod protocol;
 
 use chrono::{DateTime, Utc};
 

@@ -6,6 +6,10 @@ use crate::{Invalid, Violation};
 
 use crate::UserId;
 
+mod revisions;
+
+pub use revisions::{RecordedChange, Revision, RevisionChange, RevisionKind, state_after};
+
 uuid_id!(ProjectId, "A project's id.");
 
 /// 1..=100 characters once trimmed, no control characters.

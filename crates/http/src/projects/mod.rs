@@ -5,6 +5,7 @@
 pub(crate) mod files;
 pub(crate) mod messages;
 pub(crate) mod project;
+pub(crate) mod revisions;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
@@ -40,6 +41,9 @@ pub fn scope() -> impl HttpServiceFactory {
                 .route(web::get().to(messages::list_messages))
                 .route(web::post().to(messages::post_message)),
         )
+        .service(resource("/{id}/revisions", "GET").route(web::get().to(revisions::list_revisions)))
+        .service(resource("/{id}/revisions/{n}", "GET").route(web::get().to(revisions::get_revision)))
+        .service(resource("/{id}/revisions/{n}/restore", "POST").route(web::post().to(revisions::restore_revision)))
         .default_service(web::to(crate::context::not_found))
         .wrap(limit_by_method())
 }
@@ -69,6 +73,13 @@ impl From<ProjectError> for ApiError {
                 ErrorCode::Conflict,
                 format!("\"{existing}\" is already a file or a directory; a path cannot be both."),
             ),
+            ProjectError::FileMissing(path) => {
+                Self::new(ErrorCode::NotFound, format!("No file \"{path}\" in this project."))
+            }
+            ProjectError::FileExists(path) => {
+                Self::new(ErrorCode::Conflict, format!("\"{path}\" already exists in this project."))
+            }
+            ProjectError::RevisionNotFound => Self::new(ErrorCode::NotFound, "No such revision."),
             ProjectError::Internal(err) => Self::internal(err),
         }
     }

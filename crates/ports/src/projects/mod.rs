@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use devora_domain::{
-    FileMeta, FilePath, Framework, Message, Project, ProjectDescription, ProjectId, ProjectName, UserId,
+    FileMeta, FilePath, Framework, JobId, Message, Project, ProjectDescription, ProjectId, ProjectName, Revision,
+    RevisionKind, UserId,
 };
 
 pub use devora_domain::ProjectPatch;
@@ -48,8 +49,61 @@ pub enum PutFileError {
     /// A file and a directory cannot share a path (`src` vs `src/main.rs`).
     #[error("{0} already exists as a file or a directory")]
     PathConflict(String),
+    /// A change needs a file that is not there (a delete, a rename's source).
+    #[error("no file {0}")]
+    FileMissing(String),
+    /// A change may not replace this file (a rename's target).
+    #[error("{0} already exists")]
+    FileExists(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// A change to one of a project's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// Creates or replaces the file; with `create_only`, refuses an existing one.
+    Put { path: FilePath, content: Vec<u8>, sha256: String, create_only: bool },
+    /// Removes the file, which must exist.
+    Delete { path: FilePath },
+}
+
+impl FileChange {
+    #[must_use]
+    pub fn path(&self) -> &FilePath {
+        match self {
+            Self::Put { path, .. } | Self::Delete { path } => path,
+        }
+    }
+}
+
+/// The revision that records a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevisionTarget {
+    /// A new revision of this kind.
+    New { kind: RevisionKind, job: Option<JobId> },
+    /// Revision `n` (a job's, growing as its operations are applied). A path it
+    /// already changed keeps its first `before`.
+    Append(u64),
+}
+
+/// What applying changes did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedChanges {
+    /// The revision that records them; `None` when nothing changed (a new
+    /// revision is made only for a real change).
+    pub revision: Option<u64>,
+    /// The files written, as they are now.
+    pub written: Vec<FileMeta>,
+    /// Whether the first change created its file.
+    pub created: bool,
+}
+
+/// A page of revisions, newest first; `next` is the number to continue below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionPage {
+    pub items: Vec<Revision>,
+    pub next: Option<u64>,
 }
 
 #[async_trait]
@@ -118,9 +172,63 @@ pub trait ProjectRepository: Send + Sync + 'static {
         limits: FileLimits,
     ) -> Result<(FileMeta, bool), PutFileError>;
 
+    /// Deletes a file, recorded as a revision of its own; `false` when there was none.
+    ///
     /// # Errors
     /// [`StorageError`].
     async fn delete_file(&self, project: ProjectId, path: &FilePath) -> Result<bool, StorageError>;
+
+    /// Applies `changes` together (all or none) under the project's lock, within
+    /// `limits`, and records them in `target`: each path with its content's
+    /// SHA-256 before and after. Contents are stored once per SHA-256.
+    ///
+    /// # Errors
+    /// [`PutFileError`]: a limit, a path conflict, a missing or existing file, the project gone.
+    async fn apply_changes(
+        &self,
+        project: ProjectId,
+        changes: Vec<FileChange>,
+        target: RevisionTarget,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<AppliedChanges, PutFileError>;
+
+    /// Sets a revision's summary (a job's, once it is known).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn set_revision_summary(&self, project: ProjectId, number: u64, summary: &str) -> Result<(), StorageError>;
+
+    /// The project's revisions, newest first, below `before` (all when `None`).
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn list_revisions(
+        &self,
+        project: ProjectId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<RevisionPage, StorageError>;
+
+    /// One revision with its changes.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn revision(&self, project: ProjectId, number: u64) -> Result<Option<Revision>, StorageError>;
+
+    /// Returns the files to their state after revision `number`, as a new
+    /// revision (by [`devora_domain::projects::state_after`], under the project's
+    /// lock); `None` when there is no such revision.
+    ///
+    /// # Errors
+    /// [`PutFileError`] (a restore can break today's limits) or storage.
+    async fn restore(
+        &self,
+        project: ProjectId,
+        number: u64,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<Option<Revision>, PutFileError>;
 
     /// The conversation, oldest first, after `after`.
     ///

@@ -33,6 +33,11 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    pub revision: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub summary: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub operations: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

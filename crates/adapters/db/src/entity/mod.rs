@@ -4,6 +4,7 @@
 pub mod billing_customers;
 pub mod billing_events;
 pub mod billing_subscriptions;
+pub mod file_blobs;
 pub mod generation_events;
 pub mod generation_jobs;
 pub mod generation_tickets;
@@ -15,5 +16,7 @@ pub mod oauth_pending;
 pub mod project_files;
 pub mod projects;
 pub mod refresh_tokens;
+pub mod revision_changes;
+pub mod revisions;
 pub mod sessions;
 pub mod users;

@@ -7,7 +7,6 @@ pub struct Model {
     pub project_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub path: String,
-    pub content: Vec<u8>,
     pub size: i64,
     pub sha256: String,
     pub created_at: DateTimeUtc,

@@ -129,6 +129,9 @@ impl JobStore for Database {
             started_at: Set(None),
             finished_at: Set(None),
             updated_at: Set(job.now),
+            revision: Set(None),
+            summary: Set(None),
+            operations: Set("[]".to_owned()),
         }
         .insert(&txn)
         .await

@@ -11,6 +11,7 @@ mod m20261124_000005_bind_sign_ins_and_index_expiry;
 mod m20261124_000006_login_code_identity;
 mod m20261202_000007_create_billing;
 mod m20261207_000008_create_generation;
+mod m20261207_000009_create_revisions;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_login_code_identity::Migration),
             Box::new(m20261202_000007_create_billing::Migration),
             Box::new(m20261207_000008_create_generation::Migration),
+            Box::new(m20261207_000009_create_revisions::Migration),
         ]
     }
 }

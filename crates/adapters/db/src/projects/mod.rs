@@ -1,14 +1,17 @@
 //! Projects, their files and their conversations.
 
+mod files;
+mod revisions;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use devora_domain::{
     FileMeta, FilePath, Framework, Message, MessageContent, MessageId, MessageRole, Project, ProjectDescription,
-    ProjectId, ProjectName, UserId,
+    ProjectId, ProjectName, Revision, RevisionKind, UserId,
 };
 use devora_ports::{
-    CreateProjectError, FileLimits, NewProject, Page, PageCursor, ProjectPatch, ProjectRepository, PutFileError,
-    StorageError,
+    AppliedChanges, CreateProjectError, FileChange, FileLimits, NewProject, Page, PageCursor, ProjectPatch,
+    ProjectRepository, PutFileError, RevisionPage, RevisionTarget, StorageError,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,7 +20,7 @@ use sea_orm::{
 };
 
 use crate::Database;
-use crate::entity::{messages, project_files, projects, users};
+use crate::entity::{file_blobs, messages, project_files, projects, users};
 use crate::errors::{corrupt, storage};
 
 fn project_from_row(row: projects::Model) -> Result<Project, StorageError> {
@@ -245,8 +248,14 @@ impl ProjectRepository for Database {
         else {
             return Ok(None);
         };
+        let content = file_blobs::Entity::find_by_id((project.as_uuid(), row.sha256.clone()))
+            .one(self.connection())
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| corrupt("file_blobs (missing content)"))?
+            .content;
         let meta = file_meta(&row.path, row.size, row.sha256, row.updated_at)?;
-        Ok(Some((meta, row.content)))
+        Ok(Some((meta, content)))
     }
 
     async fn put_file(
@@ -258,98 +267,81 @@ impl ProjectRepository for Database {
         now: DateTime<Utc>,
         limits: FileLimits,
     ) -> Result<(FileMeta, bool), PutFileError> {
-        let txn = self.connection().begin().await.map_err(storage)?;
-        // Lock the project row first: the limits hold under concurrent writes.
-        if !lock_project(&txn, project, None).await? {
-            return Err(PutFileError::ProjectGone);
-        }
-        let (count, total): (i64, i64) = project_files::Entity::find()
-            .select_only()
-            .column_as(Expr::cust("COUNT(*)"), "n")
-            .column_as(Expr::cust("CAST(COALESCE(SUM(size), 0) AS BIGINT)"), "total")
-            .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
-            .into_tuple()
-            .one(&txn)
-            .await
-            .map_err(storage)?
-            .unwrap_or((0, 0));
-        let existing: Option<i64> = project_files::Entity::find()
-            .select_only()
-            .column(project_files::Column::Size)
-            .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
-            .filter(project_files::Column::Path.eq(path.as_str()))
-            .into_tuple()
-            .one(&txn)
-            .await
-            .map_err(storage)?;
-        if existing.is_none() {
-            // A new path must not be a directory of an existing file, nor have an
-            // existing file as one of its directories. Checked over the project's
-            // paths (at most `max_files`) rather than with LIKE or ranges, whose
-            // meaning differs between SQLite and Postgres collations.
-            let paths: Vec<String> = project_files::Entity::find()
-                .select_only()
-                .column(project_files::Column::Path)
-                .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
-                .into_tuple()
-                .all(&txn)
-                .await
-                .map_err(storage)?;
-            let new = path.as_str();
-            if let Some(clash) = paths.iter().find(|p| {
-                new.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('/'))
-                    || p.strip_prefix(new).is_some_and(|rest| rest.starts_with('/'))
-            }) {
-                return Err(PutFileError::PathConflict(clash.clone()));
-            }
-        }
-        let size =
-            i64::try_from(content.len()).map_err(|_| PutFileError::ProjectFull { limit: limits.max_project_bytes })?;
-        let new_count = count + i64::from(existing.is_none());
-        let new_total = total - existing.unwrap_or(0) + size;
-        if new_count > i64::from(limits.max_files) {
-            return Err(PutFileError::TooManyFiles { limit: limits.max_files });
-        }
-        if u64::try_from(new_total).unwrap_or(u64::MAX) > limits.max_project_bytes {
-            return Err(PutFileError::ProjectFull { limit: limits.max_project_bytes });
-        }
-        if existing.is_some() {
-            project_files::Entity::update_many()
-                .col_expr(project_files::Column::Content, Expr::value(content.to_vec()))
-                .col_expr(project_files::Column::Size, Expr::value(size))
-                .col_expr(project_files::Column::Sha256, Expr::value(sha256))
-                .col_expr(project_files::Column::UpdatedAt, Expr::value(now))
-                .filter(project_files::Column::ProjectId.eq(project.as_uuid()))
-                .filter(project_files::Column::Path.eq(path.as_str()))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-        } else {
-            project_files::ActiveModel {
-                project_id: Set(project.as_uuid()),
-                path: Set(path.as_str().to_owned()),
-                content: Set(content.to_vec()),
-                size: Set(size),
-                sha256: Set(sha256.to_owned()),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await
-            .map_err(storage)?;
-        }
-        txn.commit().await.map_err(storage)?;
-        let meta =
-            FileMeta { path: path.clone(), size: size.unsigned_abs(), sha256: sha256.to_owned(), updated_at: now };
-        Ok((meta, existing.is_none()))
+        let change = FileChange::Put {
+            path: path.clone(),
+            content: content.to_vec(),
+            sha256: sha256.to_owned(),
+            create_only: false,
+        };
+        let target = RevisionTarget::New { kind: RevisionKind::Files, job: None };
+        let applied = self.apply_changes(project, vec![change], target, now, limits).await?;
+        // Unchanged content writes nothing: the file is as it was.
+        let meta = match applied.written.into_iter().next() {
+            Some(meta) => meta,
+            None => self
+                .read_file(project, path)
+                .await?
+                .map(|(meta, _)| meta)
+                .ok_or_else(|| PutFileError::FileMissing(path.as_str().to_owned()))?,
+        };
+        Ok((meta, applied.created))
     }
 
     async fn delete_file(&self, project: ProjectId, path: &FilePath) -> Result<bool, StorageError> {
-        let result = project_files::Entity::delete_by_id((project.as_uuid(), path.as_str().to_owned()))
-            .exec(self.connection())
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        let change = FileChange::Delete { path: path.clone() };
+        let target = RevisionTarget::New { kind: RevisionKind::Files, job: None };
+        let limits = FileLimits { max_files: u32::MAX, max_project_bytes: u64::MAX };
+        match self.apply_changes(project, vec![change], target, Utc::now(), limits).await {
+            Ok(_) => Ok(true),
+            Err(PutFileError::FileMissing(_) | PutFileError::ProjectGone) => Ok(false),
+            Err(PutFileError::Storage(err)) => Err(err),
+            Err(other) => Err(StorageError::new(other.to_string())),
+        }
+    }
+
+    async fn apply_changes(
+        &self,
+        project: ProjectId,
+        changes: Vec<FileChange>,
+        target: RevisionTarget,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<AppliedChanges, PutFileError> {
+        let txn = self.connection().begin().await.map_err(storage)?;
+        // Lock the project row first: limits, conflicts and revision numbers hold under concurrent writes.
+        if !lock_project(&txn, project, None).await? {
+            return Err(PutFileError::ProjectGone);
+        }
+        let applied = files::apply_locked(&txn, project, changes, target, None, now, limits).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok(applied)
+    }
+
+    async fn set_revision_summary(&self, project: ProjectId, number: u64, summary: &str) -> Result<(), StorageError> {
+        revisions::set_summary(self, project, number, summary).await
+    }
+
+    async fn list_revisions(
+        &self,
+        project: ProjectId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<RevisionPage, StorageError> {
+        revisions::list(self, project, before, limit).await
+    }
+
+    async fn revision(&self, project: ProjectId, number: u64) -> Result<Option<Revision>, StorageError> {
+        revisions::one(self, project, number).await
+    }
+
+    async fn restore(
+        &self,
+        project: ProjectId,
+        number: u64,
+        now: DateTime<Utc>,
+        limits: FileLimits,
+    ) -> Result<Option<Revision>, PutFileError> {
+        revisions::restore(self, project, number, now, limits).await
     }
 
     async fn list_messages(
