@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use devora_app::generation::{GenerationConfig, GenerationPorts, GenerationService};
+use devora_app::generation::{GenerationConfig, GenerationPorts, GenerationService, ModelWindow};
 use devora_app::projects::ProjectService;
 use devora_db::Database;
 use devora_llm::{LlmConfig, OpenAiCompatibleModel, RetryPolicy};
@@ -72,6 +72,12 @@ pub(crate) fn generation_service(
         max_tokens_per_call: g.max_tokens_per_call,
         coalesce: std::time::Duration::from_millis(100),
         ticket_ttl: std::time::Duration::from_secs(60),
+        default_window: ModelWindow { tokens: g.context_window, chars_per_token: g.chars_per_token },
+        model_windows: g
+            .model_windows
+            .iter()
+            .map(|(model, tokens, ratio)| (model.clone(), ModelWindow { tokens: *tokens, chars_per_token: *ratio }))
+            .collect(),
     };
     Ok(GenerationService::new(ports, config))
 }

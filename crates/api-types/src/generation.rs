@@ -58,6 +58,85 @@ pub enum JobErrorCodeDto {
     Internal,
 }
 
+/// A file operation of the protocol (docs/generation.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKindDto {
+    Write,
+    Edit,
+    Delete,
+    Rename,
+    /// A tag the protocol does not have, or one too broken to tell.
+    Unknown,
+}
+
+/// Why a file operation was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalReasonDto {
+    /// The path breaks the files API's rules (absolute, `..`, control characters...).
+    InvalidPath,
+    /// Larger than a file may be.
+    TooLarge,
+    /// The project would have more files than it may.
+    TooManyFiles,
+    /// The project would exceed its plan's storage.
+    StorageFull,
+    /// A file and a directory would share a path.
+    PathConflict,
+    /// The file to edit, delete or rename is not there.
+    NotFound,
+    /// A rename onto a file that exists.
+    AlreadyExists,
+    /// An edit's SEARCH text is not in the file.
+    SearchNotFound,
+    /// An edit's SEARCH text matches more than once.
+    SearchAmbiguous,
+    /// An edit of a file that is not UTF-8 text.
+    NotText,
+    /// The tag broke the protocol.
+    Malformed,
+    /// The reply ended with the operation still open (never written half).
+    Truncated,
+}
+
+/// What became of one file operation of a job's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+#[schema(example = json!({"kind": "edit", "path": "src/App.tsx", "applied": true, "size": 1820,
+    "sha256": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}))]
+pub struct OperationReportDto {
+    pub kind: OperationKindDto,
+    /// The file written, edited or deleted; a rename's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub path: Option<String>,
+    /// A rename's source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub from: Option<String>,
+    pub applied: bool,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = RefusalReasonDto, required = false)]
+    pub reason: Option<RefusalReasonDto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub message: Option<String>,
+    /// The file's size and SHA-256 after an applied write, edit or rename.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = u64, required = false)]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub sha256: Option<String>,
+}
+
 /// Tokens a job used, over all its provider calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 #[schema(example = json!({"prompt_tokens": 812, "completion_tokens": 1460, "total_tokens": 2272, "estimated": false}))]
@@ -84,7 +163,7 @@ pub struct JobErrorDto {
     "project_id": "0193a1c2-7b00-7c33-9d4e-6f7a8b9c0d1e", "prompt": "Add a dark mode toggle",
     "model": "gpt-4o-mini", "progress": 40, "step": "Generating", "attempt": 1,
     "usage": {"prompt_tokens": 812, "completion_tokens": 0, "total_tokens": 812, "estimated": false},
-    "output": "", "cancel_requested": false,
+    "output": "", "operations": [], "cancel_requested": false,
     "created_at": "2026-12-07T10:00:00Z", "started_at": "2026-12-07T10:00:01Z", "updated_at": "2026-12-07T10:00:05Z"
 }))]
 pub struct JobDto {
@@ -116,6 +195,18 @@ pub struct JobDto {
     pub error: Option<JobErrorDto>,
     /// The model's reply, once the job has ended (the `delta` events carry it live).
     pub output: String,
+    /// The reply's summary (`<devora-summary>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = String, required = false)]
+    pub summary: Option<String>,
+    /// The project revision holding the job's applied operations (`GET /projects/{id}/revisions/{n}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schema(value_type = u64, required = false)]
+    pub revision: Option<u64>,
+    /// Every file operation of the reply, applied or refused, in order.
+    pub operations: Vec<OperationReportDto>,
     /// A stop was asked for and the job has not ended yet.
     pub cancel_requested: bool,
     pub created_at: DateTime<Utc>,
@@ -138,7 +229,10 @@ pub struct JobDto {
         "project_id": "0193a1c2-7b00-7c33-9d4e-6f7a8b9c0d1e", "prompt": "Add a dark mode toggle",
         "model": "gpt-4o-mini", "progress": 100, "attempt": 1,
         "usage": {"prompt_tokens": 812, "completion_tokens": 1460, "total_tokens": 2272, "estimated": false},
-        "output": "Here is the toggle...", "cancel_requested": false,
+        "output": "Here is the toggle...", "summary": "Added a dark mode toggle.", "revision": 3,
+        "operations": [{"kind": "edit", "path": "src/App.tsx", "applied": true, "size": 1820,
+                        "sha256": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}],
+        "cancel_requested": false,
         "created_at": "2026-12-07T10:00:00Z", "started_at": "2026-12-07T10:00:01Z",
         "finished_at": "2026-12-07T10:00:30Z", "updated_at": "2026-12-07T10:00:30Z"
     }],
@@ -306,6 +400,41 @@ pub enum JobEventDto {
     Delta { seq: u64, at: DateTime<Utc>, text: String },
     /// Tokens used so far.
     Usage { seq: u64, at: DateTime<Utc>, usage: JobUsageDto },
+    /// A file operation was applied: the file's size and SHA-256 after it (none after a delete).
+    File {
+        seq: u64,
+        at: DateTime<Utc>,
+        kind: OperationKindDto,
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schema(value_type = String, required = false)]
+        from: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schema(value_type = u64, required = false)]
+        size: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schema(value_type = String, required = false)]
+        sha256: Option<String>,
+    },
+    /// A file operation was refused and nothing was written.
+    FileRefused {
+        seq: u64,
+        at: DateTime<Utc>,
+        kind: OperationKindDto,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schema(value_type = String, required = false)]
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schema(value_type = String, required = false)]
+        from: Option<String>,
+        reason: RefusalReasonDto,
+        message: String,
+    },
     /// The last event: how the job ended.
     End {
         seq: u64,

@@ -25,8 +25,8 @@ pub use billing::{
 };
 pub use generation::{
     AgenticRequest, FullstackRequest, GenerationOptions, GenerationUsage, JobDto, JobErrorCodeDto, JobErrorDto,
-    JobEventDto, JobKindDto, JobPage, JobStatusDto, JobStreamCommand, JobUsageDto, ModelDto, ModelList, QuotaDto,
-    StreamTicket, TokenQuotaDto,
+    JobEventDto, JobKindDto, JobPage, JobStatusDto, JobStreamCommand, JobUsageDto, ModelDto, ModelList,
+    OperationKindDto, OperationReportDto, QuotaDto, RefusalReasonDto, StreamTicket, TokenQuotaDto,
 };
 pub use problem::{ErrorCode, FieldError, FieldErrorCode, Problem};
 pub use projects::{
@@ -123,6 +123,9 @@ pub fn export_typescript(dir: &Path) -> Result<(), ts_rs::ExportError> {
         GenerationUsage,
         JobEventDto,
         JobStreamCommand,
+        OperationKindDto,
+        RefusalReasonDto,
+        OperationReportDto,
         RevisionKindDto,
         RevisionChangeDto,
         RevisionDto,
@@ -176,6 +179,8 @@ fn enum_values() -> Vec<EnumValues> {
         values_of::<JobStatusDto>("JobStatusDto", "JOB_STATUSES"),
         values_of::<JobErrorCodeDto>("JobErrorCodeDto", "JOB_ERROR_CODES"),
         values_of::<RevisionKindDto>("RevisionKindDto", "REVISION_KINDS"),
+        values_of::<OperationKindDto>("OperationKindDto", "OPERATION_KINDS"),
+        values_of::<RefusalReasonDto>("RefusalReasonDto", "REFUSAL_REASONS"),
     ]
 }
 

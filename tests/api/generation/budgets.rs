@@ -53,9 +53,9 @@ scenario!(
         assert_eq!((usage["generations"]["used"].as_u64(), usage["generations"]["limit"].as_u64()), (Some(2), Some(2)));
         assert_eq!(server.llm.requests().len(), 2, "the refused job reached nobody");
 
-        // Tokens: a month of 100 with 110 used refuses the next job.
-        let server = Gen::spawn_with(variant, &limits(100, 100, 5), &[], Options::default()).await;
-        server.llm.set_default_reply(ScriptedReply::text("big").usage(60, 50));
+        // Tokens: a month of 1000 with 1100 used refuses the next job.
+        let server = Gen::spawn_with(variant, &limits(100, 1000, 5), &[], Options::default()).await;
+        server.llm.set_default_reply(ScriptedReply::text("big").usage(600, 500));
         let (user, project) = server.user_with_project().await;
         let token = &user.access_token;
         let id = server.start(token, &project, "go").await["id"].as_str().unwrap().to_owned();
@@ -63,7 +63,7 @@ scenario!(
         let body = refused(&server, token, &project).await;
         assert_eq!(
             (body["limit_name"].as_str(), body["limit"].as_u64(), body["used"].as_u64()),
-            (Some("tokens"), Some(100), Some(110))
+            (Some("tokens"), Some(1000), Some(1100))
         );
     }
 );
@@ -97,9 +97,9 @@ scenario!(
     a_job_whose_budget_runs_out_stops_with_budget_exhausted,
     [sqlite_memory, postgres_redis],
     |variant: Variant| {
-        let server = Gen::spawn_with(variant, &limits(100, 400, 5), &[], Options::default()).await;
+        let server = Gen::spawn_with(variant, &limits(100, 2000, 5), &[], Options::default()).await;
         // The first call uses most of the month and is cut off: the continuation finds too little left.
-        server.llm.script(ScriptedReply::text("part one of a long answer").finish_reason("length").usage(50, 300));
+        server.llm.script(ScriptedReply::text("part one of a long answer").finish_reason("length").usage(50, 1700));
         let (user, project) = server.user_with_project().await;
         let token = &user.access_token;
         let id = server.start(token, &project, "go").await["id"].as_str().unwrap().to_owned();
@@ -109,9 +109,9 @@ scenario!(
         assert_eq!(job["output"], "part one of a long answer", "what was produced stays");
         assert_eq!(server.llm.requests().len(), 1, "no call the month cannot pay for");
         let first = &server.llm.requests()[0];
-        assert!(first["max_tokens"].as_u64().unwrap() < 400, "the call asks for no more than the month has: {first}");
+        assert!(first["max_tokens"].as_u64().unwrap() < 2000, "the call asks for no more than the month has: {first}");
         let usage = server.app.get_json_as(token, "/api/v2/generation/usage").await;
-        assert_eq!((usage["tokens"]["used"].as_u64(), usage["tokens"]["reserved"].as_u64()), (Some(350), Some(0)));
+        assert_eq!((usage["tokens"]["used"].as_u64(), usage["tokens"]["reserved"].as_u64()), (Some(1750), Some(0)));
     }
 );
 

@@ -2,6 +2,7 @@
 //! their event streams, budgets, and several nodes (in-process and real processes).
 
 mod budgets;
+mod files;
 mod lifecycle;
 mod nodes;
 mod processes;

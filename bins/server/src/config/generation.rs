@@ -27,6 +27,12 @@ pub struct GenerationSettings {
     pub max_tokens_per_call: u32,
     pub max_rounds: u32,
     pub max_duration: Duration,
+    /// The context window of a model not listed in `model_windows` (tokens), and
+    /// its characters per token.
+    pub context_window: u64,
+    pub chars_per_token: f64,
+    /// `GENERATION_MODEL_WINDOWS`: `model=tokens[:chars_per_token]`, comma-separated.
+    pub model_windows: Vec<(String, u64, f64)>,
 }
 
 pub(super) fn read(r: &mut Reader) -> GenerationSettings {
@@ -34,6 +40,8 @@ pub(super) fn read(r: &mut Reader) -> GenerationSettings {
         Duration::from_secs(r.number(name, default, min, max))
     };
     let default_model = r.string("LLM_MODEL", DEFAULT_MODEL);
+    let ratio = r.get("GENERATION_CHARS_PER_TOKEN");
+    let chars_per_token = chars_per_token(r, "GENERATION_CHARS_PER_TOKEN", ratio).unwrap_or(4.0);
     if default_model.is_empty() || default_model.len() > 200 {
         r.fail("LLM_MODEL", "must be a model id of 1..200 characters");
     }
@@ -51,5 +59,51 @@ pub(super) fn read(r: &mut Reader) -> GenerationSettings {
         max_tokens_per_call: r.number("GENERATION_MAX_TOKENS_PER_CALL", 8_192u32, 16, 1_000_000),
         max_rounds: r.number("GENERATION_MAX_ROUNDS", 3u32, 1, 50),
         max_duration: secs(r, "GENERATION_MAX_DURATION_SECS", 900, 1, 86_400),
+        context_window: r.number("GENERATION_CONTEXT_WINDOW", 128_000u64, 1_000, 10_000_000),
+        chars_per_token,
+        model_windows: model_windows(r),
     }
+}
+
+fn chars_per_token(r: &mut Reader, variable: &'static str, raw: Option<String>) -> Option<f64> {
+    let raw = raw?;
+    match raw.trim().parse::<f64>() {
+        Ok(n) if (0.5..=20.0).contains(&n) => Some(n),
+        _ => {
+            r.fail(variable, format!("characters per token must be a number from 0.5 to 20 (got {raw:?})"));
+            None
+        }
+    }
+}
+
+fn model_windows(r: &mut Reader) -> Vec<(String, u64, f64)> {
+    let mut windows = Vec::new();
+    for entry in r.list("GENERATION_MODEL_WINDOWS") {
+        let Some((model, rest)) = entry.split_once('=') else {
+            r.fail("GENERATION_MODEL_WINDOWS", format!("{entry:?} is not model=tokens[:chars_per_token]"));
+            continue;
+        };
+        let (tokens, ratio) = match rest.split_once(':') {
+            Some((tokens, ratio)) => (tokens, Some(ratio.to_owned())),
+            None => (rest, None),
+        };
+        let Ok(tokens) =
+            tokens.trim().parse::<u64>().map_err(|_| ()).and_then(|t| if t >= 1000 { Ok(t) } else { Err(()) })
+        else {
+            r.fail(
+                "GENERATION_MODEL_WINDOWS",
+                format!("{entry:?}: the window must be a whole number of tokens, at least 1000"),
+            );
+            continue;
+        };
+        let ratio = match ratio {
+            Some(raw) => match chars_per_token(r, "GENERATION_MODEL_WINDOWS", Some(raw)) {
+                Some(ratio) => ratio,
+                None => continue,
+            },
+            None => 4.0,
+        };
+        windows.push((model.trim().to_owned(), tokens, ratio));
+    }
+    windows
 }

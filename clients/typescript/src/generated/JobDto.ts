@@ -3,6 +3,7 @@ import type { JobErrorDto } from "./JobErrorDto.js";
 import type { JobKindDto } from "./JobKindDto.js";
 import type { JobStatusDto } from "./JobStatusDto.js";
 import type { JobUsageDto } from "./JobUsageDto.js";
+import type { OperationReportDto } from "./OperationReportDto.js";
 
 /**
  * A generation job.
@@ -32,6 +33,18 @@ error?: JobErrorDto,
  * The model's reply, once the job has ended (the `delta` events carry it live).
  */
 output: string, 
+/**
+ * The reply's summary (`<devora-summary>`).
+ */
+summary?: string, 
+/**
+ * The project revision holding the job's applied operations (`GET /projects/{id}/revisions/{n}`).
+ */
+revision?: number, 
+/**
+ * Every file operation of the reply, applied or refused, in order.
+ */
+operations: Array<OperationReportDto>, 
 /**
  * A stop was asked for and the job has not ended yet.
  */

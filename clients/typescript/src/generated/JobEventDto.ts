@@ -2,9 +2,11 @@
 import type { JobErrorDto } from "./JobErrorDto.js";
 import type { JobStatusDto } from "./JobStatusDto.js";
 import type { JobUsageDto } from "./JobUsageDto.js";
+import type { OperationKindDto } from "./OperationKindDto.js";
+import type { RefusalReasonDto } from "./RefusalReasonDto.js";
 
 /**
  * One entry of a job's event log. `seq` counts from 1 without gaps; it is the
  * Server-Sent Events `id:` and what `Last-Event-ID` resumes after.
  */
-export type JobEventDto = { "type": "status", seq: number, at: string, status: JobStatusDto, attempt: number, } | { "type": "progress", seq: number, at: string, progress: number, step?: string, } | { "type": "delta", seq: number, at: string, text: string, } | { "type": "usage", seq: number, at: string, usage: JobUsageDto, } | { "type": "end", seq: number, at: string, status: JobStatusDto, error?: JobErrorDto, };
+export type JobEventDto = { "type": "status", seq: number, at: string, status: JobStatusDto, attempt: number, } | { "type": "progress", seq: number, at: string, progress: number, step?: string, } | { "type": "delta", seq: number, at: string, text: string, } | { "type": "usage", seq: number, at: string, usage: JobUsageDto, } | { "type": "file", seq: number, at: string, kind: OperationKindDto, path: string, from?: string, size?: number, sha256?: string, } | { "type": "file_refused", seq: number, at: string, kind: OperationKindDto, path?: string, from?: string, reason: RefusalReasonDto, message: string, } | { "type": "end", seq: number, at: string, status: JobStatusDto, error?: JobErrorDto, };

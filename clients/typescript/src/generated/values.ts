@@ -16,6 +16,8 @@ import type { JobKindDto } from "./JobKindDto.js";
 import type { JobStatusDto } from "./JobStatusDto.js";
 import type { JobErrorCodeDto } from "./JobErrorCodeDto.js";
 import type { RevisionKindDto } from "./RevisionKindDto.js";
+import type { OperationKindDto } from "./OperationKindDto.js";
+import type { RefusalReasonDto } from "./RefusalReasonDto.js";
 
 /** Every `ErrorCode`. */
 export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight", "ticket-invalid"] as const satisfies readonly ErrorCode[];
@@ -64,3 +66,9 @@ export const JOB_ERROR_CODES = ["worker-lost", "budget-exhausted", "provider-una
 
 /** Every `RevisionKindDto`. */
 export const REVISION_KINDS = ["job", "files", "restore"] as const satisfies readonly RevisionKindDto[];
+
+/** Every `OperationKindDto`. */
+export const OPERATION_KINDS = ["write", "edit", "delete", "rename", "unknown"] as const satisfies readonly OperationKindDto[];
+
+/** Every `RefusalReasonDto`. */
+export const REFUSAL_REASONS = ["invalid-path", "too-large", "too-many-files", "storage-full", "path-conflict", "not-found", "already-exists", "search-not-found", "search-ambiguous", "not-text", "malformed", "truncated"] as const satisfies readonly RefusalReasonDto[];

@@ -7,11 +7,16 @@
 //! a job's events), `worker` (the pool that claims and the rescuer), `runner`
 //! (one job's run), `options` (the full-stack choices), `errors`.
 
+mod context;
+mod ending;
 mod errors;
 mod feed;
 mod options;
+mod prompt;
+mod reply;
 mod requests;
 mod runner;
+mod transcript;
 mod worker;
 
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use std::time::Duration;
 use devora_ports::generation::{JobSignals, JobStore, LanguageModel};
 use devora_ports::{Clock, Entitlements};
 
+pub use context::ModelWindow;
 pub use errors::GenerationError;
 pub use feed::EventFeed;
 pub use options::{FullstackOptions, FullstackSpec, MAX_FEATURES, OPTIONS};
@@ -56,6 +62,18 @@ pub struct GenerationConfig {
     pub coalesce: Duration,
     /// How long a stream ticket stays valid.
     pub ticket_ttl: Duration,
+    /// The window of a model not listed in `model_windows`.
+    pub default_window: ModelWindow,
+    /// Per-model windows and tokenizer estimates.
+    pub model_windows: Vec<(String, ModelWindow)>,
+}
+
+impl GenerationConfig {
+    /// The window and tokenizer estimate for `model`.
+    #[must_use]
+    pub fn window(&self, model: &str) -> ModelWindow {
+        self.model_windows.iter().find(|(m, _)| m == model).map_or(self.default_window, |(_, w)| *w)
+    }
 }
 
 /// The adapters generation needs.

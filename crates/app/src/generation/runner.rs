@@ -6,30 +6,26 @@
 use std::time::Duration;
 
 use devora_domain::generation::billing_period;
-use devora_domain::{JobErrorCode, JobEventPayload, JobKind, JobStatus, JobUsage, MessageContent, MessageRole};
+use devora_domain::{JobErrorCode, JobEventPayload, JobUsage};
 use devora_ports::generation::{
     ChatChunk, ChatMessage, ChatRequest, ChatRole, FencedError, FinishReason, JobSignal, LanguageModel, Lease,
-    LlmError, LlmTimeout, Outcome, Reservation,
+    LlmError, LlmTimeout, Reservation,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::GenerationService;
+use super::prompt::continue_prompt;
+use super::reply::{Fatal, Reply, Target};
 use crate::tasks::StopSignal;
-
-/// The instructions every job starts from.
-const SYSTEM_PROMPT: &str = "You are Devora, an assistant that builds web applications. \
-Answer the request with the application's code and a short explanation.";
-
-const CONTINUE_PROMPT: &str = "Your reply was cut off. Continue exactly where you stopped, without repeating anything.";
 
 /// A reply shorter than this is not worth a call: the budget counts as exhausted.
 const MIN_OUTPUT_TOKENS: u32 = 16;
 
 /// Why a run stops before the model is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Halt {
+pub(super) enum Halt {
     Cancel,
     /// The node is stopping: the job goes back to the queue.
     Drain,
@@ -39,7 +35,7 @@ enum Halt {
 }
 
 /// How a run ended, before it is written.
-enum End {
+pub(super) enum End {
     Done,
     Failed(JobErrorCode, String),
     Halted(Halt),
@@ -48,6 +44,13 @@ enum End {
 /// Tokens from text: about four characters each, at least one.
 fn estimate_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4).max(1)
+}
+
+fn fatal(err: Fatal) -> End {
+    match err {
+        Fatal::ProjectGone => End::Failed(JobErrorCode::ProjectGone, "the job's project was deleted".into()),
+        Fatal::Internal(message) => End::Failed(JobErrorCode::Internal, message),
+    }
 }
 
 fn provider_failure(err: &LlmError) -> (JobErrorCode, String) {
@@ -84,6 +87,8 @@ struct Run<'a> {
     output: String,
     usage: JobUsage,
     progress: u8,
+    /// The reply as the file protocol reads it, operations applied as they complete.
+    reply: Reply,
 }
 
 impl Run<'_> {
@@ -148,6 +153,15 @@ impl Run<'_> {
         self.emit(events).await
     }
 
+    /// Feeds reply text to the protocol; applies what completed and reports it.
+    async fn absorb(&mut self, text: &str) -> Result<(), End> {
+        let reports = self.reply.take(text).await.map_err(fatal)?;
+        if reports.is_empty() {
+            return Ok(());
+        }
+        self.emit(reports.into_iter().map(JobEventPayload::File).collect()).await.map_err(End::Halted)
+    }
+
     async fn rounds(&mut self, model: &dyn LanguageModel) -> End {
         let service = self.service;
         let config = &service.config;
@@ -157,10 +171,11 @@ impl Run<'_> {
             Err(err) => return End::Failed(JobErrorCode::Internal, format!("could not read the plan: {err}")),
         };
         let (period_start, _) = billing_period(service.ports.clock.now());
-        let mut transcript = vec![
-            ChatMessage { role: ChatRole::System, content: SYSTEM_PROMPT.to_owned() },
-            ChatMessage { role: ChatRole::User, content: job.prompt.clone() },
-        ];
+        let window = config.window(&job.model);
+        let mut transcript = match service.transcript(job, window).await {
+            Ok(transcript) => transcript,
+            Err(err) => return End::Failed(JobErrorCode::Internal, format!("could not read the project: {err}")),
+        };
         self.progress = 5;
         if let Err(h) =
             self.emit(vec![JobEventPayload::Progress { progress: 5, step: Some("Waiting for the model".into()) }]).await
@@ -175,8 +190,10 @@ impl Run<'_> {
                 return End::Failed(JobErrorCode::OutputLimit, "the job reached its cap on output tokens".into());
             }
             let prompt_chars: usize = transcript.iter().map(|m| m.content.len()).sum();
-            let prompt_estimate = estimate_tokens(prompt_chars);
-            let wanted = left.min(config.max_tokens_per_call);
+            let prompt_estimate = window.tokens_of(prompt_chars);
+            // The reply fits in what the window leaves after the prompt.
+            let room = u32::try_from(window.tokens.saturating_sub(prompt_estimate)).unwrap_or(u32::MAX);
+            let wanted = left.min(config.max_tokens_per_call).min(room);
             let reserved = service
                 .ports
                 .jobs
@@ -229,6 +246,9 @@ impl Run<'_> {
                             reply.push_str(&text);
                             self.output.push_str(&text);
                             pending.push_str(&text);
+                            if let Err(end) = self.absorb(&text).await {
+                                return end;
+                            }
                             if Instant::now() >= flush_at {
                                 flush_at = Instant::now() + config.coalesce;
                                 if let Err(h) = self.flush(&mut pending, grant.max_tokens).await {
@@ -276,16 +296,19 @@ impl Run<'_> {
                     }
                 }
             };
+            // A reply cut by the length limit, or one that stopped inside an
+            // operation, is continued: the open operation stays in the parser.
+            let open = self.reply.open_operation();
             match finish {
-                FinishReason::Stop | FinishReason::ToolCalls => return End::Done,
                 FinishReason::ContentFilter => {
                     return End::Failed(JobErrorCode::ContentFiltered, "the provider withheld the reply".into());
                 }
-                FinishReason::Length if round < config.max_rounds => {
+                FinishReason::Stop | FinishReason::ToolCalls if open.is_none() => return End::Done,
+                _ if round < config.max_rounds => {
                     transcript.push(ChatMessage { role: ChatRole::Assistant, content: reply });
-                    transcript.push(ChatMessage { role: ChatRole::User, content: CONTINUE_PROMPT.to_owned() });
+                    transcript.push(ChatMessage { role: ChatRole::User, content: continue_prompt(open.as_ref()) });
                 }
-                FinishReason::Length => {}
+                _ => {}
             }
         }
         End::Failed(
@@ -315,13 +338,29 @@ impl GenerationService {
             output: String::new(),
             usage: JobUsage::default(),
             progress: 0,
+            reply: Reply::new(lease.job.project_id.map(|project| Target {
+                projects: self.ports.projects.clone(),
+                owner: lease.job.owner_id,
+                project,
+                job: lease.job.id,
+            })),
         };
         let end = tokio::select! {
             end = run.rounds(model.as_ref()) => end,
             () = self.watchdog(&lease, &halt_tx, stop) => End::Halted(Halt::Lost),
         };
         let output = std::mem::take(&mut run.output);
-        self.write_end(&lease, end, output).await;
+        let mut reply = run.reply;
+        // What is still held is flushed and an operation left open is refused
+        // (`truncated`); a cancel or a lost lease leaves it unwritten and unreported.
+        let end = match end {
+            End::Halted(Halt::Cancel | Halt::Lost | Halt::Drain) => end,
+            end => match reply.finish().await {
+                Ok(_) => end,
+                Err(err) => fatal(err),
+            },
+        };
+        self.write_end(&lease, end, output, reply).await;
     }
 
     /// Extends the lease, and raises a halt on a cancel (signal or flag), a
@@ -355,62 +394,6 @@ impl GenerationService {
                 }
                 () = stop.stopped(), if !stop.is_stopped() || halt.borrow().is_none() => raise(Halt::Drain),
                 () = tokio::time::sleep_until(deadline) => raise(Halt::TimeLimit),
-            }
-        }
-    }
-
-    async fn write_end(&self, lease: &Lease, end: End, output: String) {
-        let now = self.ports.clock.now();
-        let job = &lease.job;
-        let (status, error) = match end {
-            End::Done => (JobStatus::Succeeded, None),
-            End::Failed(code, message) => (JobStatus::Failed, Some((code, message))),
-            End::Halted(Halt::Cancel) => (JobStatus::Cancelled, None),
-            End::Halted(Halt::TimeLimit) => {
-                (JobStatus::Failed, Some((JobErrorCode::TimeLimit, "the job reached its wall-clock cap".to_owned())))
-            }
-            End::Halted(Halt::Lost) => {
-                tracing::warn!("job's lease was taken over; this worker wrote nothing more");
-                return;
-            }
-            End::Halted(Halt::Drain) => {
-                match self.ports.jobs.release(lease, now).await {
-                    Ok(event) => {
-                        tracing::info!("node stopping: job released to the queue");
-                        self.ports.signals.publish(JobSignal::Events { job: job.id, seq: event.seq }).await;
-                        self.ports.signals.publish(JobSignal::Queued).await;
-                    }
-                    Err(err) => tracing::warn!(error = %err, "could not release the job; its lease will lapse"),
-                }
-                return;
-            }
-        };
-        let reply = output.clone();
-        let outcome = Outcome { status, error: error.clone(), output };
-        match self.ports.jobs.finish(lease, outcome, now).await {
-            Ok(event) => {
-                self.ports.signals.publish(JobSignal::Events { job: job.id, seq: event.seq }).await;
-                let code = error.as_ref().map_or("", |(c, _)| c.as_str());
-                metrics::counter!("devora_generation_jobs_finished_total", "status" => status.as_str(), "code" => code)
-                    .increment(1);
-                match &error {
-                    Some((code, message)) => tracing::warn!(code = code.as_str(), message, "job failed"),
-                    None => tracing::info!(status = status.as_str(), "job ended"),
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "could not record the job's end; the rescuer will");
-                return;
-            }
-        }
-        if job.kind == JobKind::Agentic
-            && let Some(project) = job.project_id
-        {
-            let text: String = reply.chars().take(MessageContent::MAX_CHARS).collect();
-            if let Ok(content) = MessageContent::parse(&text)
-                && let Err(err) = self.ports.projects.record_message(project, MessageRole::Assistant, content).await
-            {
-                tracing::warn!(error = %err, "could not add the reply to the conversation");
             }
         }
     }

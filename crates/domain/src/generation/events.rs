@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{JobErrorCode, JobStatus, JobUsage};
+use super::{JobErrorCode, JobStatus, JobUsage, OperationReport};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum JobEventPayload {
     Delta { text: String },
     /// Tokens used so far, over all provider calls.
     Usage(JobUsage),
+    /// A file operation was applied (`refused` is `None`) or refused.
+    File(OperationReport),
     /// The last event of every job.
     End { status: JobStatus, error: Option<(JobErrorCode, String)> },
 }
@@ -28,6 +30,8 @@ impl JobEventPayload {
             Self::Progress { .. } => "progress",
             Self::Delta { .. } => "delta",
             Self::Usage(_) => "usage",
+            Self::File(report) if report.applied() => "file",
+            Self::File(_) => "file_refused",
             Self::End { .. } => "end",
         }
     }

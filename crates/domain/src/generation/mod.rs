@@ -4,6 +4,7 @@
 mod budget;
 mod events;
 mod lease;
+mod operations;
 pub mod protocol;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 pub use budget::{Admission, BudgetRefusal, LimitKind, PeriodUsage, TokenGrant, admit, billing_period, grant_tokens};
 pub use events::{JobEvent, JobEventPayload};
 pub use lease::{LeaseVerdict, expired_lease};
+pub use operations::{OperationKind, OperationReport, RefusalReason};
 
 use crate::{Invalid, ProjectId, UserId, Violation};
 
@@ -218,8 +220,14 @@ pub struct Job {
     pub attempt: u32,
     pub usage: JobUsage,
     pub error: Option<JobError>,
-    /// The model's reply so far (complete once the job succeeded).
+    /// The model's reply (written when the job ends; the `delta` events carry it live).
     pub output: String,
+    /// The reply's summary for the conversation (`<devora-summary>`).
+    pub summary: Option<String>,
+    /// The project revision that holds the job's applied operations.
+    pub revision: Option<u64>,
+    /// Every file operation of the reply, applied or refused, in order.
+    pub operations: Vec<OperationReport>,
     pub cancel_requested: bool,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,

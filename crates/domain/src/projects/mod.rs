@@ -209,6 +209,12 @@ fn is_invisible(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FilePath(String);
 
+impl std::fmt::Display for FilePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FilePath {
     pub const MAX_LEN: usize = 512;
     pub const MAX_DEPTH: usize = 16;

@@ -11,8 +11,10 @@ use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
 use devora_api_types::{
     ErrorCode, JobDto, JobErrorCodeDto, JobErrorDto, JobEventDto, JobKindDto, JobStatusDto, JobUsageDto,
+    OperationKindDto, OperationReportDto, RefusalReasonDto,
 };
 use devora_app::PolicyKind;
+use devora_domain::generation::{OperationKind, OperationReport, RefusalReason};
 use devora_domain::{Job, JobErrorCode, JobEvent, JobEventPayload, JobId, JobKind, JobStatus, JobUsage};
 
 use crate::ApiError;
@@ -88,6 +90,46 @@ fn error_code_dto(code: JobErrorCode) -> JobErrorCodeDto {
     }
 }
 
+fn operation_kind_dto(kind: OperationKind) -> OperationKindDto {
+    match kind {
+        OperationKind::Write => OperationKindDto::Write,
+        OperationKind::Edit => OperationKindDto::Edit,
+        OperationKind::Delete => OperationKindDto::Delete,
+        OperationKind::Rename => OperationKindDto::Rename,
+        OperationKind::Unknown => OperationKindDto::Unknown,
+    }
+}
+
+fn reason_dto(reason: RefusalReason) -> RefusalReasonDto {
+    match reason {
+        RefusalReason::InvalidPath => RefusalReasonDto::InvalidPath,
+        RefusalReason::TooLarge => RefusalReasonDto::TooLarge,
+        RefusalReason::TooManyFiles => RefusalReasonDto::TooManyFiles,
+        RefusalReason::StorageFull => RefusalReasonDto::StorageFull,
+        RefusalReason::PathConflict => RefusalReasonDto::PathConflict,
+        RefusalReason::NotFound => RefusalReasonDto::NotFound,
+        RefusalReason::AlreadyExists => RefusalReasonDto::AlreadyExists,
+        RefusalReason::SearchNotFound => RefusalReasonDto::SearchNotFound,
+        RefusalReason::SearchAmbiguous => RefusalReasonDto::SearchAmbiguous,
+        RefusalReason::NotText => RefusalReasonDto::NotText,
+        RefusalReason::Malformed => RefusalReasonDto::Malformed,
+        RefusalReason::Truncated => RefusalReasonDto::Truncated,
+    }
+}
+
+fn report_dto(r: &OperationReport) -> OperationReportDto {
+    OperationReportDto {
+        kind: operation_kind_dto(r.kind),
+        path: r.path.clone(),
+        from: r.from.clone(),
+        applied: r.applied(),
+        reason: r.refused.as_ref().map(|(reason, _)| reason_dto(*reason)),
+        message: r.refused.as_ref().map(|(_, message)| message.clone()),
+        size: r.size,
+        sha256: r.sha256.clone(),
+    }
+}
+
 fn usage_dto(u: &JobUsage) -> JobUsageDto {
     JobUsageDto {
         prompt_tokens: u.prompt_tokens,
@@ -114,6 +156,9 @@ pub(crate) fn job_dto(job: &Job) -> JobDto {
         usage: usage_dto(&job.usage),
         error: job.error.as_ref().map(|e| JobErrorDto { code: error_code_dto(e.code), message: e.message.clone() }),
         output: job.output.clone(),
+        summary: job.summary.clone(),
+        revision: job.revision,
+        operations: job.operations.iter().map(report_dto).collect(),
         cancel_requested: job.cancel_requested && !job.status.is_final(),
         created_at: job.created_at,
         started_at: job.started_at,
@@ -133,6 +178,26 @@ pub(crate) fn event_dto(event: &JobEvent) -> JobEventDto {
         }
         JobEventPayload::Delta { text } => JobEventDto::Delta { seq, at, text: text.clone() },
         JobEventPayload::Usage(usage) => JobEventDto::Usage { seq, at, usage: usage_dto(usage) },
+        JobEventPayload::File(r) => match &r.refused {
+            None => JobEventDto::File {
+                seq,
+                at,
+                kind: operation_kind_dto(r.kind),
+                path: r.path.clone().unwrap_or_default(),
+                from: r.from.clone(),
+                size: r.size,
+                sha256: r.sha256.clone(),
+            },
+            Some((reason, message)) => JobEventDto::FileRefused {
+                seq,
+                at,
+                kind: operation_kind_dto(r.kind),
+                path: r.path.clone(),
+                from: r.from.clone(),
+                reason: reason_dto(*reason),
+                message: message.clone(),
+            },
+        },
         JobEventPayload::End { status, error } => JobEventDto::End {
             seq,
             at,

@@ -109,6 +109,9 @@ pub struct Outcome {
     pub status: JobStatus,
     pub error: Option<(JobErrorCode, String)>,
     pub output: String,
+    pub summary: Option<String>,
+    pub revision: Option<u64>,
+    pub operations: Vec<devora_domain::generation::OperationReport>,
 }
 
 #[async_trait]

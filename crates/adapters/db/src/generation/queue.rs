@@ -223,14 +223,18 @@ pub(super) async fn finish(
     let row = sql::one(
         &txn,
         "UPDATE generation_jobs SET status = $1, error_code = $2, error_message = $3, output = $4, \
-           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $5, updated_at = $6, \
-           last_seq = last_seq + 1, progress = CASE WHEN $7 THEN 100 ELSE progress END \
-         WHERE id = $8 AND lease_fence = $9 AND status = 'running' RETURNING last_seq",
+           summary = $5, revision = $6, operations = $7, \
+           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $8, updated_at = $9, \
+           last_seq = last_seq + 1, progress = CASE WHEN $10 THEN 100 ELSE progress END \
+         WHERE id = $11 AND lease_fence = $12 AND status = 'running' RETURNING last_seq",
         vec![
             outcome.status.as_str().into(),
             code.into(),
             message.into(),
             outcome.output.into(),
+            outcome.summary.into(),
+            outcome.revision.and_then(|n| i64::try_from(n).ok()).into(),
+            super::rows::encode_operations(&outcome.operations).into(),
             chrono_to_value(now),
             chrono_to_value(now),
             (outcome.status == JobStatus::Succeeded).into(),

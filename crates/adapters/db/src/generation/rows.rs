@@ -1,6 +1,7 @@
 //! Rows <-> domain for jobs and their events. An event's data is stored as a
 //! small JSON object of its own, independent of the API's wire format.
 
+use devora_domain::generation::{OperationKind, OperationReport, RefusalReason};
 use devora_domain::{Job, JobError, JobErrorCode, JobEvent, JobEventPayload, JobId, JobKind, JobStatus, JobUsage};
 use devora_domain::{ProjectId, UserId};
 use devora_ports::StorageError;
@@ -35,12 +36,53 @@ pub(crate) fn job_from_row(row: generation_jobs::Model) -> Result<Job, StorageEr
         },
         error,
         output: row.output,
+        summary: row.summary,
+        revision: row.revision.and_then(|n| u64::try_from(n).ok()),
+        operations: decode_operations(&row.operations)?,
         cancel_requested: row.cancel_requested,
         created_at: row.created_at,
         started_at: row.started_at,
         finished_at: row.finished_at,
         updated_at: row.updated_at,
     })
+}
+
+fn report_json(r: &OperationReport) -> Value {
+    json!({
+        "kind": r.kind.as_str(),
+        "path": r.path,
+        "from": r.from,
+        "reason": r.refused.as_ref().map(|(reason, _)| reason.as_str()),
+        "message": r.refused.as_ref().map(|(_, message)| message),
+        "size": r.size,
+        "sha256": r.sha256,
+    })
+}
+
+fn report_from(v: &Value) -> Option<OperationReport> {
+    let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let refused = match text("reason") {
+        Some(reason) => Some((RefusalReason::parse(&reason)?, text("message").unwrap_or_default())),
+        None => None,
+    };
+    Some(OperationReport {
+        kind: OperationKind::parse(v.get("kind")?.as_str()?)?,
+        path: text("path"),
+        from: text("from"),
+        refused,
+        size: v.get("size").and_then(Value::as_u64),
+        sha256: text("sha256"),
+    })
+}
+
+pub(crate) fn encode_operations(reports: &[OperationReport]) -> String {
+    Value::Array(reports.iter().map(report_json).collect()).to_string()
+}
+
+fn decode_operations(raw: &str) -> Result<Vec<OperationReport>, StorageError> {
+    let bad = || corrupt("generation_jobs.operations");
+    let value: Value = serde_json::from_str(raw).map_err(|_| bad())?;
+    value.as_array().ok_or_else(bad)?.iter().map(|v| report_from(v).ok_or_else(bad)).collect()
 }
 
 pub(crate) fn encode(payload: &JobEventPayload) -> String {
@@ -51,6 +93,7 @@ pub(crate) fn encode(payload: &JobEventPayload) -> String {
         JobEventPayload::Usage(u) => json!({
             "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "estimated": u.estimated
         }),
+        JobEventPayload::File(report) => report_json(report),
         JobEventPayload::End { status, error } => json!({
             "status": status.as_str(),
             "error": error.as_ref().map(|(code, message)| json!({"code": code.as_str(), "message": message})),
@@ -81,6 +124,7 @@ pub(crate) fn event_from_row(row: generation_events::Model) -> Result<JobEvent, 
             completion_tokens: number(&data, "completion_tokens")?,
             estimated: data.get("estimated").and_then(Value::as_bool).unwrap_or(false),
         }),
+        "file" | "file_refused" => JobEventPayload::File(report_from(&data).ok_or_else(bad)?),
         "end" => JobEventPayload::End {
             status: status(&data)?,
             error: match data.get("error") {
@@ -112,6 +156,22 @@ mod tests {
             JobEventPayload::Usage(JobUsage { prompt_tokens: 10, completion_tokens: 5, estimated: true }),
             JobEventPayload::End { status: JobStatus::Failed, error: Some((JobErrorCode::WorkerLost, "gone".into())) },
             JobEventPayload::End { status: JobStatus::Succeeded, error: None },
+            JobEventPayload::File(OperationReport {
+                kind: OperationKind::Write,
+                path: Some("src/a.ts".into()),
+                from: None,
+                refused: None,
+                size: Some(12),
+                sha256: Some("ab".into()),
+            }),
+            JobEventPayload::File(OperationReport {
+                kind: OperationKind::Rename,
+                path: Some("b".into()),
+                from: Some("a".into()),
+                refused: Some((RefusalReason::AlreadyExists, "b exists".into())),
+                size: None,
+                sha256: None,
+            }),
         ];
         for (i, payload) in payloads.into_iter().enumerate() {
             let row = generation_events::Model {

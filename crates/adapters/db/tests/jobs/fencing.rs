@@ -167,7 +167,14 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
         assert_eq!(state, stop);
         assert_eq!(db.request_cancel(None, running, t0 + secs(8)).await.unwrap(), Some(CancelOutcome::Requested));
 
-        let outcome = Outcome { status: JobStatus::Cancelled, error: None, output: "partial".to_owned() };
+        let outcome = Outcome {
+            status: JobStatus::Cancelled,
+            error: None,
+            output: "partial".to_owned(),
+            summary: None,
+            revision: None,
+            operations: vec![],
+        };
         db.finish(&lease, outcome, t0 + secs(9)).await.unwrap();
         for id in [queued, running] {
             let again = db.request_cancel(Some(owner), id, t0 + secs(10)).await.unwrap();

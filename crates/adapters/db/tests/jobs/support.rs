@@ -177,7 +177,14 @@ pub async fn claim(db: &Database, worker: &str, at: DateTime<Utc>) -> Option<Lea
 }
 
 pub fn succeeded(output: &str) -> Outcome {
-    Outcome { status: JobStatus::Succeeded, error: None, output: output.to_owned() }
+    Outcome {
+        status: JobStatus::Succeeded,
+        error: None,
+        output: output.to_owned(),
+        summary: None,
+        revision: None,
+        operations: vec![],
+    }
 }
 
 pub fn status(status: JobStatus, attempt: u32) -> JobEventPayload {
