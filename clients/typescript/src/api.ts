@@ -8,6 +8,8 @@ import type {
   PlanList,
   ReconcileReportDto,
   RedirectUrl,
+  RevisionDto,
+  RevisionPage,
   SubscriptionDto,
   CreateProjectRequest,
   FileEntry,
@@ -68,7 +70,7 @@ export interface CallOptions {
   timeoutMs?: number | null;
 }
 
-/** A list's options; the iterators (`projects.all`, `projects.allMessages`) take the same. */
+/** A list's options; the iterators (`projects.all`, `projects.allMessages`, `projects.allRevisions`, ...) take the same. */
 export interface PageOptions extends CallOptions {
   /** 1..100, default 20 (the iterators ask for 100 a page unless told). */
   limit?: number;
@@ -151,6 +153,17 @@ export interface ProjectCalls<M extends boolean = false> {
   deleteFile(id: string, path: string, options?: CallOptions): Promise<Reply<void, M>>;
   messages(id: string, options?: PageOptions): Promise<Reply<MessagePage, M>>;
   postMessage(id: string, content: string, options?: RequestOptions): Promise<Reply<MessageDto, M>>;
+  /** A page of the project's revisions (each job's changes, each files-API change, each restore), newest first. */
+  revisions(id: string, options?: PageOptions): Promise<Reply<RevisionPage, M>>;
+  /** Revision `n` (1, 2, ...): what made it, its summary, the paths it changed with their SHA-256 before and after. */
+  revision(id: string, n: number, options?: CallOptions): Promise<Reply<RevisionDto, M>>;
+  /**
+   * Returns the files to their state after revision `n`, as a new revision (201),
+   * which can be restored away in turn. When the files are already in that state
+   * nothing is recorded and it resolves with revision `n` itself (200): compare
+   * `number` with `n`, or read `meta.status` under `withMeta`.
+   */
+  restore(id: string, n: number, options?: CallOptions): Promise<Reply<RevisionDto, M>>;
 }
 
 export interface ProjectsApi extends ProjectCalls {
@@ -158,6 +171,8 @@ export interface ProjectsApi extends ProjectCalls {
   all(options?: PageOptions): AsyncGenerator<ProjectDto, void, undefined>;
   /** A project's whole conversation, oldest first, page after page (`limit` a page, 100 unless told). */
   allMessages(id: string, options?: PageOptions): AsyncGenerator<MessageDto, void, undefined>;
+  /** A project's every revision, newest first, page after page (`limit` a page, 100 unless told). */
+  allRevisions(id: string, options?: PageOptions): AsyncGenerator<RevisionDto, void, undefined>;
 }
 
 /**

@@ -43,6 +43,8 @@ import type {
   Readiness,
   ReconcileReportDto,
   RedirectUrl,
+  RevisionDto,
+  RevisionPage,
   ServiceInfo,
   SessionList,
   StreamTicket,
@@ -101,6 +103,11 @@ function finish<M extends boolean>(meta: M): Finish<M> {
   const withMeta = <T>(result: Promise<WithMeta<T>>): Promise<WithMeta<T>> => result;
   const dataOnly = <T>(result: Promise<WithMeta<T>>): Promise<T> => result.then((r) => r.data);
   return (meta ? withMeta : dataOnly) as Finish<M>;
+}
+
+/** A revision's path. */
+function revisionPath(id: string, n: number): string {
+  return `${projectPath(id)}/revisions/${encodeURIComponent(String(n))}`;
 }
 
 /** A job list's query string. */
@@ -169,6 +176,8 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
         pages((cursor) => projects.list({ ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
       allMessages: (id, page = {}) =>
         pages((cursor) => projects.messages(id, { ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
+      allRevisions: (id, page = {}) =>
+        pages((cursor) => projects.revisions(id, { ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
     };
     this.billing = this.#billingCalls(finish(false));
     this.generation = this.#generationApi(this.#generationCalls(finish(false)));
@@ -398,6 +407,16 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
           options,
           jsonOf<MessageDto>,
         ),
+      revisions: (id, page = {}) =>
+        run(
+          { method: "GET", path: `${projectPath(id)}/revisions${query({ limit: page.limit, cursor: page.cursor })}` },
+          page,
+          jsonOf<RevisionPage>,
+        ),
+      revision: (id, n, options = {}) =>
+        run({ method: "GET", path: revisionPath(id, n) }, options, jsonOf<RevisionDto>),
+      restore: (id, n, options = {}) =>
+        run({ method: "POST", path: `${revisionPath(id, n)}/restore`, json: {} }, options, jsonOf<RevisionDto>),
     };
   }
 

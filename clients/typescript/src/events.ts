@@ -21,7 +21,17 @@ const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 /** The least wait once reconnections fail in a row, whatever the hint. */
 const MIN_BACKOFF_MS = 100;
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<JobEventDto["type"]>(["status", "progress", "delta", "usage", "end"]);
+/** Every event type this client knows: a type added to `JobEventDto` fails to compile until it is listed. */
+const KNOWN: { readonly [T in JobEventDto["type"]]: true } = {
+  status: true,
+  progress: true,
+  delta: true,
+  usage: true,
+  file: true,
+  file_refused: true,
+  end: true,
+};
+const EVENT_TYPES: ReadonlySet<string> = new Set(Object.keys(KNOWN));
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 /** Why a connection was dropped by this side. */

@@ -16,6 +16,9 @@ import {
   MESSAGE_ROLES,
   OAUTH_PROVIDER_IDS,
   OPERATIONS,
+  OPERATION_KINDS,
+  REFUSAL_REASONS,
+  REVISION_KINDS,
   USER_ROLES,
 } from "../dist/index.js";
 import { SECRET, email, password, startServer, stopServers } from "./server.mjs";
@@ -546,6 +549,9 @@ test("the enum values match what the server sends", async () => {
     FrameworkDto: FRAMEWORKS,
     MessageRoleDto: MESSAGE_ROLES,
     ComponentState: COMPONENT_STATES,
+    RevisionKindDto: REVISION_KINDS,
+    OperationKindDto: OPERATION_KINDS,
+    RefusalReasonDto: REFUSAL_REASONS,
   };
   for (const [schema, list] of Object.entries(values))
     assert.deepEqual([...list].sort(), [...schemas[schema].enum].sort(), schema);

@@ -13,6 +13,8 @@ import {
   MemoryTokenStore,
   OAUTH_PROVIDER_IDS,
   OPERATIONS,
+  REFUSAL_REASONS,
+  REVISION_KINDS,
   type ApiErrorKind,
   type ErrorCode,
   type FrameworkDto,
@@ -27,6 +29,10 @@ import {
   type OperationId,
   type ProjectDto,
   type RateLimit,
+  type RefusalReasonDto,
+  type RevisionDto,
+  type RevisionKindDto,
+  type RevisionPage,
   type TokenPair,
   type TokenStore,
   type UpdateProjectRequest,
@@ -88,6 +94,24 @@ async function calls(signal: AbortSignal): Promise<void> {
   void [etag, limit, replayed, removed, all];
 }
 
+// Revisions: a page, one, a restore (201 a new revision, 200 revision n itself), and every one.
+async function revisions(signal: AbortSignal): Promise<void> {
+  const page: RevisionPage = await client.projects.revisions("p", { limit: 10, signal });
+  const one: RevisionDto = await client.projects.revision("p", 3, { signal });
+  const restored = await client.withMeta.projects.restore("p", one.number, { signal });
+  const created: boolean = restored.meta.status === 201;
+  const kinds: readonly RevisionKindDto[] = REVISION_KINDS;
+  const reasons: readonly RefusalReasonDto[] = REFUSAL_REASONS;
+  for await (const revision of client.projects.allRevisions("p", { signal })) {
+    const from: number | undefined = revision.restored_from;
+    const before: string | undefined = revision.changes[0]?.before_sha256;
+    void [from, before];
+  }
+  // @ts-expect-error: a revision number, not a string.
+  void client.projects.revision("p", "3");
+  void [page.next_cursor, created, kinds, reasons];
+}
+
 // Generation: typed jobs, and events narrowed by their `type`.
 async function generation(signal: AbortSignal): Promise<void> {
   const job: JobDto = await client.generation.startAgentic(
@@ -112,6 +136,12 @@ async function generation(signal: AbortSignal): Promise<void> {
       case "progress":
         void [event.progress, event.step];
         break;
+      case "file":
+        void [event.kind, event.path, event.from, event.size, event.sha256];
+        break;
+      case "file_refused":
+        void [event.kind, event.path, event.reason, event.message];
+        break;
       case "end":
         void event.error?.code;
         break;
@@ -128,7 +158,10 @@ async function generation(signal: AbortSignal): Promise<void> {
   const urls: JobStreamUrls = await client.generation.streamUrls(job.id, { lastEventId: resumeFrom });
   // @ts-expect-error: not a job status.
   void client.generation.jobs({ status: "done" });
-  void [statuses, page.next_cursor, replayed, output, cancelled, end?.status, urls.wsUrl];
+  const done: JobDto = await client.generation.job(job.id, { signal });
+  const revision: number | undefined = done.revision;
+  const refused: RefusalReasonDto[] = done.operations.flatMap((op) => (op.reason ? [op.reason] : []));
+  void [statuses, page.next_cursor, replayed, output, cancelled, end?.status, urls.wsUrl, revision, refused, done.summary];
 }
 
 // Failures are typed.
@@ -146,4 +179,4 @@ function describe(err: unknown): string {
   }
 }
 
-export { calls, clear, codes, generation, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };
+export { calls, clear, revisions, codes, generation, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };

@@ -1,14 +1,26 @@
 // Generation through the client against the real server, wired to a small
 // OpenAI-compatible stand-in written here: starting jobs, following their
 // Server-Sent Events (to the end, resumed, across a dropped connection,
-// cancelled), browser tickets for the SSE and WebSocket URLs, lists, usage,
-// and the typed errors, including a server with no provider configured.
+// cancelled), a reply in the file protocol with its file events, operations
+// and revision, restoring revisions, browser tickets for the SSE and WebSocket
+// URLs, lists, usage, and the typed errors, including a server with no
+// provider configured.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { request } from "node:http";
 
-import { ApiError, DevoraClient, ERROR_CODES, JOB_ERROR_CODES, JOB_KINDS, JOB_STATUSES } from "../dist/index.js";
+import {
+  ApiError,
+  DevoraClient,
+  ERROR_CODES,
+  JOB_ERROR_CODES,
+  JOB_KINDS,
+  JOB_STATUSES,
+  OPERATION_KINDS,
+  REFUSAL_REASONS,
+  REVISION_KINDS,
+} from "../dist/index.js";
 import { SECRET, email, httpServer, password, startServer, stopServers } from "./server.mjs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -16,6 +28,36 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** What the stand-in answers: a few words, or many slowly when the prompt says `[slow]`. */
 const WORDS = ["Hello", " from", " the", " stand", "-in", "."];
 const SLOW_WORDS = Array.from({ length: 30 }, (_, i) => `w${i} `);
+
+/**
+ * What the stand-in answers when the prompt says `[protocol]`: a reply in the
+ * file protocol (version 1) that writes `src/App.tsx`, edits it, deletes
+ * `old.css`, tries to write outside the project, and sums up.
+ */
+const APP_WRITTEN = "export default function App() {\n  return <h1>Hello</h1>;\n}\n";
+const APP_EDITED = "export default function App() {\n  return <h1>Hello, Devora</h1>;\n}\n";
+const SUMMARY = "Added an App component that greets Devora; removed old.css.";
+const PROTOCOL_REPLY = [
+  "I will add the app.\n",
+  '<devora-write path="src/App.tsx">\n',
+  "```tsx\n",
+  APP_WRITTEN,
+  "```\n",
+  "</devora-write>\n",
+  '<devora-edit path="src/App.tsx">\n',
+  "<<<<<<< SEARCH\n",
+  "  return <h1>Hello</h1>;\n",
+  "=======\n",
+  "  return <h1>Hello, Devora</h1>;\n",
+  ">>>>>>> REPLACE\n",
+  "</devora-edit>\n",
+  '<devora-delete path="old.css"/>\n',
+  '<devora-write path="../../etc/passwd">\nroot::0:0:root:/root:/bin/sh\n</devora-write>\n',
+  `<devora-summary>${SUMMARY}</devora-summary>\n`,
+  "Done.",
+].join("");
+/** The protocol reply cut in pieces of 7 characters, so that tags arrive split across chunks. */
+const PROTOCOL_PIECES = PROTOCOL_REPLY.match(/[\s\S]{1,7}/g);
 
 /** The chat completion requests the stand-in received, parsed. */
 const completions = [];
@@ -39,9 +81,10 @@ function llmStandIn() {
     const parsed = JSON.parse(body);
     completions.push(parsed);
     const slow = JSON.stringify(parsed.messages).includes("[slow]");
+    const protocol = parsed.messages.at(-1)?.content?.includes("[protocol]");
     const chunk = (value) => res.write(`data: ${JSON.stringify(value)}\n\n`);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    for (const word of slow ? SLOW_WORDS : WORDS) {
+    for (const word of protocol ? PROTOCOL_PIECES : slow ? SLOW_WORDS : WORDS) {
       if (res.destroyed) return; // The job was cancelled: the server hung up.
       chunk({ choices: [{ index: 0, delta: { content: word }, finish_reason: null }] });
       await sleep(slow ? 30 : 10);
@@ -98,7 +141,7 @@ function assertLog(events, from = 1) {
   assert.equal(events.filter((e) => e.type === "end").length, 1, "one end event");
   assert.equal(events.at(-1).type, "end", "the end event is last");
   for (const event of events) {
-    assert.ok(["status", "progress", "delta", "usage", "end"].includes(event.type), event.type);
+    assert.ok(["status", "progress", "delta", "usage", "file", "file_refused", "end"].includes(event.type), event.type);
     assert.equal(typeof event.at, "string");
   }
 }
@@ -163,6 +206,133 @@ test("an agentic job, watched to its end: every event in order, the deltas make 
   assert.deepEqual(await collect(client.generation.events(job.id, { lastEventId: end.seq })), []);
   assert.equal(await client.generation.watch(job.id, { lastEventId: end.seq }), null);
   assert.deepEqual(await collect(client.generation.events(job.id, { lastEventId: end.seq - 2 })), events.slice(-2));
+});
+
+const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+
+test("a job edits files by the protocol: file events, its operations and revision; restore and undo", async () => {
+  const { client, project } = await signedIn();
+  // Revision 1: a change through the files API.
+  await client.projects.putFile(project.id, "old.css", "body {}\n");
+  const [first] = (await client.projects.revisions(project.id)).items;
+  assert.deepEqual([first.number, first.kind, first.job_id], [1, "files", undefined]);
+  assert.deepEqual(first.changes, [{ path: "old.css", after_sha256: sha256("body {}\n") }]);
+
+  const job = await client.generation.startAgentic({ project_id: project.id, prompt: "[protocol] Add an App" });
+  const events = await collect(client.generation.events(job.id));
+  assertLog(events);
+  assert.equal(events.at(-1).status, "succeeded");
+  assert.equal(deltas(events), PROTOCOL_REPLY, "the deltas carry the reply as the model wrote it");
+
+  // Each applied operation is a `file` event, in the reply's order; the hostile path is refused.
+  const files = events.filter((e) => e.type === "file");
+  assert.deepEqual(
+    files.map(({ kind, path, size, sha256 }) => ({ kind, path, size, sha256 })),
+    [
+      { kind: "write", path: "src/App.tsx", size: APP_WRITTEN.length, sha256: sha256(APP_WRITTEN) },
+      { kind: "edit", path: "src/App.tsx", size: APP_EDITED.length, sha256: sha256(APP_EDITED) },
+      { kind: "delete", path: "old.css", size: undefined, sha256: undefined },
+    ],
+  );
+  const refused = events.filter((e) => e.type === "file_refused");
+  assert.equal(refused.length, 1);
+  assert.deepEqual([refused[0].kind, refused[0].reason], ["write", "invalid-path"]);
+  assert.match(refused[0].message, /\.\./);
+  assert.ok(REFUSAL_REASONS.includes(refused[0].reason) && OPERATION_KINDS.includes(refused[0].kind));
+  // The file list agrees with the last event of each path: the edited file, and nothing else.
+  const list = await client.projects.files(project.id);
+  assert.deepEqual(
+    list.items.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+    [{ path: "src/App.tsx", size: APP_EDITED.length, sha256: files[1].sha256 }],
+  );
+  assert.equal(new TextDecoder().decode(await client.projects.readFile(project.id, "src/App.tsx")), APP_EDITED);
+
+  // The job: its summary, its operations (applied and refused, in order) and its revision.
+  const done = await client.generation.job(job.id);
+  assert.equal(done.summary, SUMMARY);
+  assert.equal(done.revision, 2);
+  assert.deepEqual(
+    done.operations.map(({ kind, path, applied, reason }) => ({ kind, path, applied, reason })),
+    [
+      { kind: "write", path: "src/App.tsx", applied: true, reason: undefined },
+      { kind: "edit", path: "src/App.tsx", applied: true, reason: undefined },
+      { kind: "delete", path: "old.css", applied: true, reason: undefined },
+      { kind: "write", path: undefined, applied: false, reason: "invalid-path" },
+    ],
+  );
+  assert.equal(done.operations[1].sha256, sha256(APP_EDITED));
+  assert.equal(done.operations[3].message, refused[0].message);
+
+  // The revisions: the job's is the newest, with its job, summary and changes (one per path).
+  const page = await client.projects.revisions(project.id);
+  assert.deepEqual(
+    page.items.map((r) => [r.number, r.kind]),
+    [
+      [2, "job"],
+      [1, "files"],
+    ],
+  );
+  const revision = await client.projects.revision(project.id, done.revision);
+  assert.deepEqual(page.items[0], revision);
+  assert.deepEqual([revision.kind, revision.job_id, revision.summary], ["job", job.id, SUMMARY]);
+  assert.deepEqual(revision.changes, [
+    { path: "old.css", before_sha256: sha256("body {}\n") },
+    { path: "src/App.tsx", after_sha256: sha256(APP_EDITED) },
+  ]);
+  assert.ok(REVISION_KINDS.includes(revision.kind));
+
+  // Restoring revision 1 undoes the job: a new revision (201, Location), old.css back, App.tsx gone.
+  const undo = await client.withMeta.projects.restore(project.id, 1);
+  assert.equal(undo.meta.status, 201);
+  assert.deepEqual([undo.data.number, undo.data.kind, undo.data.restored_from], [3, "restore", 1]);
+  assert.equal(undo.meta.headers.get("location"), `/api/v2/projects/${project.id}/revisions/3`);
+  assert.equal(new TextDecoder().decode(await client.projects.readFile(project.id, "old.css")), "body {}\n");
+  assert.deepEqual(
+    (await client.projects.files(project.id)).items.map((f) => f.path),
+    ["old.css"],
+  );
+  // Restoring revision 2 undoes the restore: the job's changes are back.
+  const redo = await client.withMeta.projects.restore(project.id, 2);
+  assert.equal(redo.meta.status, 201);
+  assert.deepEqual([redo.data.number, redo.data.kind, redo.data.restored_from], [4, "restore", 2]);
+  assert.equal(new TextDecoder().decode(await client.projects.readFile(project.id, "src/App.tsx")), APP_EDITED);
+  assert.deepEqual(
+    (await client.projects.files(project.id)).items.map((f) => f.path),
+    ["src/App.tsx"],
+  );
+  // The same restore again changes nothing: 200 and revision 2 itself, nothing recorded.
+  const again = await client.withMeta.projects.restore(project.id, 2);
+  assert.equal(again.meta.status, 200);
+  assert.deepEqual(again.data, revision);
+  assert.equal((await client.projects.restore(project.id, 2)).number, 2);
+  const all = [];
+  for await (const r of client.projects.allRevisions(project.id, { limit: 1 })) all.push(r.number);
+  assert.deepEqual(all, [4, 3, 2, 1]);
+
+  // The conversation: the prompt, then the assistant's reply with the summary.
+  const messages = (await client.projects.messages(project.id)).items;
+  assert.deepEqual(
+    messages.map((m) => m.role),
+    ["user", "assistant"],
+  );
+  assert.ok(messages[1].content.includes(SUMMARY), messages[1].content);
+
+  // 404 for a revision that does not exist, and for another user's project.
+  const missing = "0193a1c2-8a11-7c33-9d4e-6f7a8b9c0d1e";
+  for (const call of [
+    () => client.projects.revision(project.id, 99),
+    () => client.projects.restore(project.id, 99),
+    () => client.projects.revision(project.id, 0),
+    () => client.projects.revisions(missing),
+    () => client.projects.revision(missing, 1),
+  ]) {
+    const err = await apiError(call());
+    assert.deepEqual([err.kind, err.status, err.code, err.transient], ["http", 404, "not-found", false]);
+  }
+  const { client: stranger } = await signedIn();
+  assert.equal((await apiError(stranger.projects.revisions(project.id))).code, "not-found");
+  assert.equal((await apiError(stranger.projects.restore(project.id, 1))).code, "not-found");
+  assert.equal((await apiError(client.projects.revisions(project.id, { cursor: "nonsense!" }))).status, 422);
 });
 
 test("a watch aborted mid-job resumes with lastEventId: nothing lost, nothing repeated", async () => {

@@ -171,7 +171,8 @@ test("the installed package imports under Node ESM, with the enum values", async
     import assert from "node:assert/strict";
     import * as api from "@devora/api-client";
     const names = ["ERROR_CODES", "FIELD_ERROR_CODES", "OAUTH_CALLBACK_ERRORS", "OAUTH_PROVIDER_IDS", "USER_ROLES",
-      "ACCOUNT_STATUSES", "FRAMEWORKS", "MESSAGE_ROLES", "COMPONENT_STATES"];
+      "ACCOUNT_STATUSES", "FRAMEWORKS", "MESSAGE_ROLES", "COMPONENT_STATES", "REVISION_KINDS", "OPERATION_KINDS",
+      "REFUSAL_REASONS"];
     for (const name of names) assert.ok(Array.isArray(api[name]) && api[name].length > 0, name);
     assert.ok(api.ERROR_CODES.includes("not-found"));
     assert.deepEqual(api.OAUTH_PROVIDER_IDS, ["google", "github"]);
