@@ -342,6 +342,12 @@ scenario!(
         assert_eq!(rest["next_cursor"], Value::Null);
         assert_eq!(rest["items"][1]["kind"], "files");
 
+        // Revision 0 is the state before the first revision: here, no files at all.
+        let res =
+            server.app.post_as(token, &format!("/api/v2/projects/{project}/revisions/0/restore"), &json!({})).await;
+        assert_eq!(res.status().as_u16(), 201);
+        assert!(tree(&server, token, &project).await.is_empty());
+
         // Refusals: another user's project, no such revision, nonsense.
         let stranger = server.app.new_user().await;
         for (who, path, code) in [

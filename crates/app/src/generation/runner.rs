@@ -153,12 +153,14 @@ impl Run<'_> {
         self.emit(events).await
     }
 
-    /// Feeds reply text to the protocol; applies what completed and reports it.
-    async fn absorb(&mut self, text: &str) -> Result<(), End> {
+    /// Feeds reply text to the protocol; applies what completed and reports it,
+    /// after the text gathered so far (so a watcher sees the closing tag first).
+    async fn absorb(&mut self, text: &str, pending: &mut String, max_tokens: u32) -> Result<(), End> {
         let reports = self.reply.take(text).await.map_err(fatal)?;
         if reports.is_empty() {
             return Ok(());
         }
+        self.flush(pending, max_tokens).await.map_err(End::Halted)?;
         self.emit(reports.into_iter().map(JobEventPayload::File).collect()).await.map_err(End::Halted)
     }
 
@@ -246,7 +248,7 @@ impl Run<'_> {
                             reply.push_str(&text);
                             self.output.push_str(&text);
                             pending.push_str(&text);
-                            if let Err(end) = self.absorb(&text).await {
+                            if let Err(end) = self.absorb(&text, &mut pending, grant.max_tokens).await {
                                 return end;
                             }
                             if Instant::now() >= flush_at {

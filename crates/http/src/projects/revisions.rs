@@ -45,10 +45,11 @@ fn decode_cursor(raw: &str) -> Option<u64> {
     String::from_utf8(bytes).ok()?.strip_prefix('r')?.parse().ok()
 }
 
-fn revision_number(raw: &str) -> Result<u64, ApiError> {
+/// A revision number: 1 or more (0, for a restore: the state before the first revision).
+fn revision_number(raw: &str, lowest: u64) -> Result<u64, ApiError> {
     raw.parse::<u64>()
         .ok()
-        .filter(|n| *n >= 1)
+        .filter(|n| *n >= lowest)
         .ok_or_else(|| ApiError::new(devora_api_types::ErrorCode::NotFound, "No such revision."))
 }
 
@@ -96,7 +97,7 @@ pub async fn list_revisions(
 /// SHA-256 before and after.
 #[utoipa::path(
     get, path = "/api/v2/projects/{id}/revisions/{n}", tag = "projects", operation_id = "get_revision", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Project id"), ("n" = u64, Path, description = "Revision number")),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("n" = u64, Path, minimum = 1, description = "Revision number")),
     responses(
         (status = 200, description = "The revision", body = RevisionDto),
         (status = 404, description = "No such project of yours, or no such revision", body = Problem, content_type = "application/problem+json"),
@@ -109,16 +110,17 @@ pub async fn get_revision(
 ) -> Result<web::Json<RevisionDto>, ApiError> {
     let (raw_id, raw_n) = path.into_inner();
     let id = project_id(&raw_id)?;
-    let revision = state.projects.revision(caller.0.user_id, id, revision_number(&raw_n)?).await?;
+    let revision = state.projects.revision(caller.0.user_id, id, revision_number(&raw_n, 1)?).await?;
     Ok(web::Json(revision_dto(&revision)))
 }
 
-/// Return the project's files to their state after revision `n`. The restore is
-/// itself a new revision, so it can be undone the same way; when the files are
-/// already in that state nothing is recorded and revision `n` is answered.
+/// Return the project's files to their state after revision `n` (`0`: before the
+/// first revision). The restore is itself a new revision, so it can be undone the
+/// same way; when the files are already in that state nothing is recorded and
+/// revision `n` is answered.
 #[utoipa::path(
     post, path = "/api/v2/projects/{id}/revisions/{n}/restore", tag = "projects", operation_id = "restore_revision", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Project id"), ("n" = u64, Path, description = "Revision number")),
+    params(("id" = uuid::Uuid, Path, description = "Project id"), ("n" = u64, Path, description = "Revision number; 0 is the state before the first revision")),
     responses(
         (status = 201, description = "Restored: the new revision", body = RevisionDto, headers(("Location" = String, description = "The new revision's URL"))),
         (status = 200, description = "Already in that state: revision `n`", body = RevisionDto),
@@ -135,7 +137,7 @@ pub async fn restore_revision(
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, raw_n) = path.into_inner();
     let id = project_id(&raw_id)?;
-    let n = revision_number(&raw_n)?;
+    let n = revision_number(&raw_n, 0)?;
     let revision = state.projects.restore(caller.0.user_id, id, n).await?;
     if revision.number == n {
         return Ok(HttpResponse::Ok().json(revision_dto(&revision)));

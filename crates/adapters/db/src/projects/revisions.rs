@@ -112,7 +112,10 @@ pub(super) async fn restore(
     if !lock_project(&txn, project, None).await? {
         return Err(PutFileError::ProjectGone);
     }
-    if revisions::Entity::find_by_id((project.as_uuid(), target)).one(&txn).await.map_err(storage)?.is_none() {
+    // Revision 0 is the state before the first one.
+    if target > 0
+        && revisions::Entity::find_by_id((project.as_uuid(), target)).one(&txn).await.map_err(storage)?.is_none()
+    {
         return Ok(None);
     }
     let later: Vec<RecordedChange> = revision_changes::Entity::find()

@@ -30,8 +30,8 @@
 //! - A body (write, summary) loses one newline right after its opening tag and
 //!   one right before its closing tag; a body wrapped in a markdown fence
 //!   (first line starts with `` ``` ``, last line is `` ``` ``) loses those two
-//!   lines. So a written file ends with a newline only if the model leaves an
-//!   empty line before `</devora-write>`.
+//!   lines. (The job that applies a write adds a final newline to a non-empty
+//!   file that lacks one.)
 //! - Everything up to the first `</devora-write>` is the file: a file cannot
 //!   contain that literal (likewise `</devora-edit>` in an edit and
 //!   `</devora-summary>` in a summary).
