@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use devora_app::admin::AdminService;
+use devora_app::admin::{AdminPorts, AdminService};
 use devora_app::auth::{AuthConfig, AuthPorts, AuthService};
 use devora_app::billing::{BillingConfig, BillingPorts, BillingService, Provider};
 use devora_app::generation::{GenerationService, spawn_workers};
@@ -234,7 +234,35 @@ pub async fn operator_billing(settings: &Settings) -> Result<BillingService, Sta
 /// See [`StartupError`].
 pub async fn operator_admin(settings: &Settings) -> Result<AdminService, StartupError> {
     let adapters = Adapters::connect(settings).await?;
-    Ok(AdminService::new(auth_service(settings, &adapters.database, adapters.cache.clone())?))
+    let auth = auth_service(settings, &adapters.database, adapters.cache.clone())?;
+    let billing = billing_service(settings, &adapters.database, payment_provider(settings)?);
+    let projects = project_service(settings, &adapters.database, adapters.cache.clone(), &billing);
+    let generation = generation::generation_service(
+        settings,
+        &adapters.database,
+        adapters.signals.clone(),
+        Arc::new(billing.clone()),
+        projects.clone(),
+    )?;
+    Ok(admin_service(&adapters.database, auth, billing, generation, projects))
+}
+
+/// Administration over the database and the services it reads and acts through.
+fn admin_service(
+    database: &Database,
+    auth: AuthService,
+    billing: BillingService,
+    generation: GenerationService,
+    projects: ProjectService,
+) -> AdminService {
+    AdminService::new(AdminPorts {
+        store: Arc::new(database.clone()),
+        auth,
+        billing,
+        generation,
+        projects,
+        clock: Arc::new(SystemClock),
+    })
 }
 
 /// Projects over the database and cache, limited by billing's entitlements.
@@ -365,6 +393,7 @@ impl Application {
         let projects = project_service(&settings, &database, cache.clone(), &billing);
         let generation =
             generation::generation_service(&settings, &database, signals, Arc::new(billing.clone()), projects.clone())?;
+        let admin = admin_service(&database, auth.clone(), billing.clone(), generation.clone(), projects.clone());
         let idempotency =
             IdempotencyService::new(Arc::new(database.clone()), Arc::new(SystemClock), IDEMPOTENCY_RETENTION);
         let redis_probe = redis.map(|store| Arc::new(store) as Arc<dyn Probe>);
@@ -376,6 +405,7 @@ impl Application {
             projects,
             billing: billing.clone(),
             generation: generation.clone(),
+            admin,
             idempotency,
             rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
             public_url: settings.public_url.clone(),

@@ -49,6 +49,7 @@ macro_rules! uuid_id {
     };
 }
 
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod generation;

@@ -20,7 +20,7 @@ use crate::{admin, docs, service};
         description = "Devora's backend: accounts and sign-in, projects with their files and conversation, \
 billing with Stripe (plans and what they grant, checkout, portal, webhooks, reconcile), \
 AI generation jobs that stream their progress (Server-Sent Events, WebSocket) within the plan's budget. \
-The rest of administration is not served yet.\n\n\
+and an admin area (accounts, support views, stats, an append-only audit log).\n\n\
 Errors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`; \
 every response carries `X-Request-Id`.",
     ),
@@ -78,7 +78,15 @@ every response carries `X-Request-Id`.",
         generation_streams::events,
         generation_streams::websocket,
         generation_jobs::usage,
-        admin::reconcile_billing,
+        admin::users::list_users,
+        admin::users::get_user,
+        admin::users::update_user,
+        admin::support::user_projects,
+        admin::support::user_jobs,
+        admin::support::cancel_job,
+        admin::operations::stats,
+        admin::operations::audit_log,
+        admin::operations::reconcile_billing,
     ),
     components(schemas(Problem, ErrorCode, FieldError, FieldErrorCode, OAuthCallbackError)),
     tags(

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use devora_app::admin::AdminService;
 use devora_app::auth::AuthService;
 use devora_app::billing::BillingService;
 use devora_app::generation::GenerationService;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub projects: ProjectService,
     pub billing: BillingService,
     pub generation: GenerationService,
+    pub admin: AdminService,
     pub idempotency: IdempotencyService,
     pub rate_limits: RateLimitService,
     /// Where this API is reached from outside (`PUBLIC_URL`): the base of the

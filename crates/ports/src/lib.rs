@@ -8,6 +8,7 @@
 //! shares (storage errors, the clock, pages, idempotency, cache, rate limits,
 //! probes) each in a file of their own.
 
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod cache;

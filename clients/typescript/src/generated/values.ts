@@ -18,6 +18,8 @@ import type { JobErrorCodeDto } from "./JobErrorCodeDto.js";
 import type { RevisionKindDto } from "./RevisionKindDto.js";
 import type { OperationKindDto } from "./OperationKindDto.js";
 import type { RefusalReasonDto } from "./RefusalReasonDto.js";
+import type { AuditActionDto } from "./AuditActionDto.js";
+import type { SignInMethod } from "./SignInMethod.js";
 
 /** Every `ErrorCode`. */
 export const ERROR_CODES = ["malformed-request", "validation-failed", "unauthenticated", "forbidden", "not-found", "method-not-allowed", "conflict", "payload-too-large", "unsupported-media-type", "quota-exceeded", "plan-limit", "not-configured", "service-unavailable", "internal", "invalid-credentials", "email-taken", "token-expired", "session-revoked", "refresh-token-invalid", "refresh-token-reused", "account-suspended", "login-code-invalid", "provider-unavailable", "webhook-signature-invalid", "project-storage-full", "too-many-files", "idempotency-key-reused", "idempotency-in-flight", "ticket-invalid"] as const satisfies readonly ErrorCode[];
@@ -72,3 +74,9 @@ export const OPERATION_KINDS = ["write", "edit", "delete", "rename", "unknown"] 
 
 /** Every `RefusalReasonDto`. */
 export const REFUSAL_REASONS = ["invalid-path", "too-large", "too-many-files", "storage-full", "path-conflict", "not-found", "already-exists", "search-not-found", "search-ambiguous", "not-text", "malformed", "truncated"] as const satisfies readonly RefusalReasonDto[];
+
+/** Every `AuditActionDto`. */
+export const AUDIT_ACTIONS = ["user_role_changed", "user_suspended", "user_reactivated", "job_cancelled", "billing_reconciled", "user_viewed", "user_projects_viewed", "user_jobs_viewed"] as const satisfies readonly AuditActionDto[];
+
+/** Every `SignInMethod`. */
+export const SIGN_IN_METHODS = ["password", "google", "github"] as const satisfies readonly SignInMethod[];

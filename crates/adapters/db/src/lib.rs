@@ -1,6 +1,7 @@
 //! The database adapter (sea-orm): one connection type, one set of migrations and
 //! one set of repositories for SQLite (the embedded default) and Postgres.
 
+mod admin;
 mod auth;
 mod billing;
 mod database;

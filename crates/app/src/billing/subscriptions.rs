@@ -128,6 +128,16 @@ impl BillingService {
     ///
     /// # Errors
     /// Storage failures.
+    /// The plan a user has now and their stored subscription, without asking the
+    /// provider (support views; works without Stripe configured).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn stored_subscription(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
+        let subscription = self.ports.store.subscription_of(user).await?;
+        Ok(SubscriptionView { plan: self.granted(subscription.as_ref()), subscription })
+    }
+
     pub async fn subscription(&self, user: UserId) -> Result<SubscriptionView, BillingError> {
         self.gateway()?;
         let subscription = self.ports.store.subscription_of(user).await?;

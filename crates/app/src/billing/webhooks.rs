@@ -40,7 +40,16 @@ impl BillingService {
     /// provider's retry will apply it).
     pub async fn handle_webhook(&self, signature: &str, payload: &[u8]) -> Result<WebhookOutcome, WebhookFailure> {
         let event = self.verify_webhook(signature, payload)?;
-        Ok(self.apply_event(&event).await?)
+        match self.apply_event(&event).await {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => {
+                // Counted for operators; the provider will deliver it again.
+                if let Err(note) = self.ports.store.record_webhook_failure(&event.id, self.ports.clock.now()).await {
+                    tracing::warn!(error = %note, "could not note a failed webhook delivery");
+                }
+                Err(err.into())
+            }
+        }
     }
 
     /// Checks a delivery's signature on the raw body and reads its event.

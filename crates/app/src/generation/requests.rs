@@ -198,7 +198,21 @@ impl GenerationService {
     /// # Errors
     /// [`GenerationError::JobNotFound`].
     pub async fn cancel(&self, user: Option<UserId>, id: JobId) -> Result<Job, GenerationError> {
-        let outcome = self.ports.jobs.request_cancel(user, id, self.ports.clock.now()).await?;
+        self.cancel_recorded(user, id, None).await
+    }
+
+    /// [`GenerationService::cancel`] with an audit entry appended in the same
+    /// transaction as the change (an administrator stopping someone's job).
+    ///
+    /// # Errors
+    /// [`GenerationError::JobNotFound`].
+    pub async fn cancel_recorded(
+        &self,
+        user: Option<UserId>,
+        id: JobId,
+        audit: Option<devora_ports::admin::NewAuditEntry>,
+    ) -> Result<Job, GenerationError> {
+        let outcome = self.ports.jobs.request_cancel(user, id, self.ports.clock.now(), audit).await?;
         match outcome {
             None => return Err(GenerationError::JobNotFound),
             Some(CancelOutcome::Cancelled { seq }) => {

@@ -9,15 +9,14 @@ use devora_api_types::{
 };
 use devora_app::generation::{FullstackSpec, MAX_FEATURES, OPTIONS};
 use devora_domain::{ProjectDescription, ProjectId, ProjectName, Prompt};
-use devora_ports::generation::JobFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{job_dto, job_id, status_from_dto};
+use super::{job_dto, job_id};
 use crate::auth::Authenticated;
 use crate::error::{field_error, invalid_field};
 use crate::idempotency::idempotent_as;
-use crate::pagination::{PageQuery, encode_cursor};
+use crate::pagination::encode_cursor;
 use crate::projects::created;
 use crate::{ApiError, ApiJson, AppState};
 
@@ -203,35 +202,8 @@ pub async fn list(
     caller: Authenticated,
     query: web::Query<JobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let page = PageQuery { limit: query.limit, cursor: query.cursor };
-    let parsed = page.parse();
-    let mut errors = Vec::new();
-    let project = match query.project_id.as_deref().filter(|p| !p.is_empty()) {
-        Some(raw) => ProjectId::parse(raw).or_else(|| {
-            errors.push(field_error("project_id", FieldErrorCode::Invalid, "must be a project id"));
-            None
-        }),
-        None => None,
-    };
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(raw) => serde_json::from_value::<JobStatusDto>(serde_json::Value::String(raw.to_owned()))
-            .map(status_from_dto)
-            .map_err(|_| {
-                errors.push(field_error(
-                    "status",
-                    FieldErrorCode::Invalid,
-                    "must be queued, running, succeeded, failed or cancelled",
-                ));
-            })
-            .ok(),
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let (limit, cursor) = parsed?;
-    let page = state.generation.list(caller.0.user_id, JobFilter { project, status }, cursor, limit).await?;
+    let (filter, limit, cursor) = query.into_inner().parse()?;
+    let page = state.generation.list(caller.0.user_id, filter, cursor, limit).await?;
     Ok(HttpResponse::Ok().json(JobPage {
         items: page.items.iter().map(job_dto).collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
@@ -309,7 +281,11 @@ pub async fn ticket(
 )]
 pub async fn usage(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let view = state.generation.usage(caller.0.user_id).await?;
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(GenerationUsage {
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(usage_dto(&view)))
+}
+
+pub(crate) fn usage_dto(view: &devora_app::generation::UsageView) -> GenerationUsage {
+    GenerationUsage {
         plan_id: view.plan.as_str().to_owned(),
         period_start: view.period_start,
         resets_at: view.resets_at,
@@ -320,5 +296,5 @@ pub async fn usage(state: web::Data<AppState>, caller: Authenticated) -> Result<
             limit: view.tokens_limit,
         },
         concurrent_jobs: QuotaDto { used: view.usage.active_jobs, limit: view.concurrent_limit },
-    }))
+    }
 }

@@ -55,6 +55,13 @@ pub trait BillingStore: Send + Sync + 'static {
     /// [`StorageError`].
     async fn event_recorded(&self, event_id: &str) -> Result<bool, StorageError>;
 
+    /// Notes a delivery that could not be applied (answered 5xx; the provider
+    /// retries it), for the admin stats.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn record_webhook_failure(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StorageError>;
+
     /// Forgets webhook event ids recorded before `before`; how many.
     ///
     /// # Errors

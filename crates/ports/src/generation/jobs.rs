@@ -217,7 +217,9 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Cancels a queued job at once, or asks a running one's worker to stop.
     /// `owner` restricts it to that user's jobs (`None`: any, for operators);
-    /// `Ok(None)` when there is no such job.
+    /// `Ok(None)` when there is no such job. `audit`, when given, is appended in the
+    /// same transaction as the change (its `before`/`after` filled with the job's
+    /// status); nothing is recorded when nothing changed.
     ///
     /// # Errors
     /// [`StorageError`].
@@ -226,6 +228,7 @@ pub trait JobStore: Send + Sync + 'static {
         owner: Option<UserId>,
         id: JobId,
         now: DateTime<Utc>,
+        audit: Option<crate::admin::NewAuditEntry>,
     ) -> Result<Option<CancelOutcome>, StorageError>;
 
     /// Running jobs whose lease ran out: back to the queue, or failed

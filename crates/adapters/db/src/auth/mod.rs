@@ -5,13 +5,15 @@ mod sessions;
 mod sign_ins;
 mod users;
 
+pub(crate) use sessions::revoke_ids;
+
 use devora_domain::{Email, Role, SessionId, User, UserId, UserName, UserStatus};
 use devora_ports::{Session, StorageError};
 
 use crate::entity::{sessions as session_rows, users as user_rows};
 use crate::errors::corrupt;
 
-fn user_from_row(row: user_rows::Model) -> Result<User, StorageError> {
+pub(crate) fn user_from_row(row: user_rows::Model) -> Result<User, StorageError> {
     Ok(User {
         id: UserId::from_uuid(row.id),
         email: Email::parse(&row.email).map_err(|_| corrupt("users.email"))?,

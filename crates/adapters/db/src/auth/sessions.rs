@@ -45,7 +45,7 @@ async fn touch_session(conn: &impl ConnectionTrait, id: SessionId, now: DateTime
     Ok(())
 }
 
-async fn revoke_ids(
+pub(crate) async fn revoke_ids(
     conn: &impl ConnectionTrait,
     ids: &[uuid_alias::Uuid],
     now: DateTime<Utc>,

@@ -14,6 +14,10 @@ use crate::Database;
 use crate::entity::{billing_customers, billing_events, billing_subscriptions};
 use crate::errors::{corrupt, storage};
 
+fn uuid_value() -> sea_orm::Value {
+    sea_orm::prelude::Uuid::now_v7().into()
+}
+
 fn subscription_from_row(row: billing_subscriptions::Model) -> Result<Subscription, StorageError> {
     Ok(Subscription {
         user_id: UserId::from_uuid(row.user_id),
@@ -110,12 +114,25 @@ impl BillingStore for Database {
         Ok(row.is_some())
     }
 
+    async fn record_webhook_failure(&self, event_id: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let sql = "INSERT INTO billing_webhook_failures (id, event_id, failed_at) VALUES ($1, $2, $3)";
+        let values = vec![uuid_value(), event_id.chars().take(255).collect::<String>().into(), now.into()];
+        crate::generation::sql::one(self.connection(), sql, values).await?;
+        Ok(())
+    }
+
     async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
         let result = billing_events::Entity::delete_many()
             .filter(billing_events::Column::ReceivedAt.lt(before))
             .exec(self.connection())
             .await
             .map_err(storage)?;
+        crate::generation::sql::one(
+            self.connection(),
+            "DELETE FROM billing_webhook_failures WHERE failed_at < $1",
+            vec![before.into()],
+        )
+        .await?;
         Ok(result.rows_affected)
     }
 }

@@ -1,6 +1,7 @@
 //! sea-orm entities: rows as stored. Never exposed outside this crate; the
 //! repositories map them to domain types explicitly.
 
+pub mod audit_log;
 pub mod billing_customers;
 pub mod billing_events;
 pub mod billing_subscriptions;

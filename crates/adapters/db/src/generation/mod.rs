@@ -5,7 +5,7 @@
 
 mod queue;
 mod rows;
-mod sql;
+pub(crate) mod sql;
 
 use std::time::Duration;
 
@@ -250,8 +250,9 @@ impl JobStore for Database {
         owner: Option<UserId>,
         id: JobId,
         now: DateTime<Utc>,
+        audit: Option<devora_ports::admin::NewAuditEntry>,
     ) -> Result<Option<CancelOutcome>, StorageError> {
-        queue::request_cancel(self, owner, id, now).await
+        queue::request_cancel(self, owner, id, now, audit).await
     }
 
     async fn rescue_expired(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<RescueReport, StorageError> {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use devora_domain::generation::{LeaseVerdict, expired_lease, grant_tokens};
 use devora_domain::{JobErrorCode, JobEvent, JobEventPayload, JobId, JobStatus, JobUsage, UserId};
 use devora_ports::StorageError;
+use devora_ports::admin::NewAuditEntry;
 use devora_ports::generation::{CancelOutcome, FencedError, Lease, LeaseState, Outcome, RescueReport, Reservation};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, Value};
 
@@ -272,6 +273,7 @@ pub(super) async fn release(db: &Database, lease: &Lease, now: DateTime<Utc>) ->
 
 /// Ends a job that is not running (queued, or whose worker is gone) with `end`,
 /// if it is still in `from` with this fencing token.
+#[allow(clippy::too_many_arguments)]
 async fn end_unleased(
     db: &Database,
     id: JobId,
@@ -280,6 +282,7 @@ async fn end_unleased(
     end: JobStatus,
     error: Option<(JobErrorCode, String)>,
     now: DateTime<Utc>,
+    audit: Option<NewAuditEntry>,
 ) -> Result<Option<u64>, StorageError> {
     let (code, message) = match &error {
         Some((code, message)) => (Some(code.as_str().to_owned()), Some(message.clone())),
@@ -306,6 +309,11 @@ async fn end_unleased(
     let Some(row) = row else { return Ok(None) };
     let seq = sql::get_i64(&row, "last_seq")?;
     insert_events(&txn, id, seq, vec![JobEventPayload::End { status: end, error }], now).await?;
+    if let Some(mut entry) = audit {
+        entry.before = Some(format!(r#"{{"status":"{}"}}"#, from.as_str()));
+        entry.after = Some(format!(r#"{{"status":"{}"}}"#, end.as_str()));
+        crate::admin::append_audit(&txn, entry).await?;
+    }
     txn.commit().await.map_err(storage)?;
     Ok(u64::try_from(seq).ok())
 }
@@ -315,6 +323,7 @@ pub(super) async fn request_cancel(
     owner: Option<UserId>,
     id: JobId,
     now: DateTime<Utc>,
+    audit: Option<NewAuditEntry>,
 ) -> Result<Option<CancelOutcome>, StorageError> {
     // A job can move between the read and the write (claimed, released): look again.
     for _ in 0..3 {
@@ -329,22 +338,39 @@ pub(super) async fn request_cancel(
         let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Failed);
         match status {
             JobStatus::Queued => {
-                let ended =
-                    end_unleased(db, id, JobStatus::Queued, row.lease_fence, JobStatus::Cancelled, None, now).await?;
+                let ended = end_unleased(
+                    db,
+                    id,
+                    JobStatus::Queued,
+                    row.lease_fence,
+                    JobStatus::Cancelled,
+                    None,
+                    now,
+                    audit.clone(),
+                )
+                .await?;
                 if let Some(seq) = ended {
                     return Ok(Some(CancelOutcome::Cancelled { seq }));
                 }
             }
             JobStatus::Running => {
+                let txn = db.connection().begin().await.map_err(storage)?;
                 let asked = generation_jobs::Entity::update_many()
                     .col_expr(generation_jobs::Column::CancelRequested, sea_orm::sea_query::Expr::value(true))
                     .filter(generation_jobs::Column::Id.eq(id.as_uuid()))
                     .filter(generation_jobs::Column::Status.eq(JobStatus::Running.as_str()))
                     .filter(generation_jobs::Column::LeaseFence.eq(row.lease_fence))
-                    .exec(db.connection())
+                    .exec(&txn)
                     .await
                     .map_err(storage)?;
                 if asked.rows_affected == 1 {
+                    // A second cancel of a job already asked to stop changes nothing and records nothing.
+                    if let Some(mut entry) = audit.clone().filter(|_| !row.cancel_requested) {
+                        entry.before = Some(r#"{"status":"running","cancel_requested":false}"#.to_owned());
+                        entry.after = Some(r#"{"status":"running","cancel_requested":true}"#.to_owned());
+                        crate::admin::append_audit(&txn, entry).await?;
+                    }
+                    txn.commit().await.map_err(storage)?;
                     return Ok(Some(CancelOutcome::Requested));
                 }
             }
@@ -373,7 +399,7 @@ pub(super) async fn rescue_expired(
         let Some(until) = row.lease_until else { continue };
         let attempt = u32::try_from(row.attempt).unwrap_or(0);
         if row.cancel_requested {
-            if end_unleased(db, id, JobStatus::Running, row.lease_fence, JobStatus::Cancelled, None, now)
+            if end_unleased(db, id, JobStatus::Running, row.lease_fence, JobStatus::Cancelled, None, now, None)
                 .await?
                 .is_some()
             {
@@ -388,9 +414,17 @@ pub(super) async fn rescue_expired(
                     JobErrorCode::WorkerLost,
                     format!("the job's worker stopped answering on each of {attempt} attempts"),
                 );
-                let ended =
-                    end_unleased(db, id, JobStatus::Running, row.lease_fence, JobStatus::Failed, Some(error), now)
-                        .await?;
+                let ended = end_unleased(
+                    db,
+                    id,
+                    JobStatus::Running,
+                    row.lease_fence,
+                    JobStatus::Failed,
+                    Some(error),
+                    now,
+                    None,
+                )
+                .await?;
                 if ended.is_some() {
                     report.failed.push(id);
                 }

@@ -12,6 +12,7 @@ mod m20261124_000006_login_code_identity;
 mod m20261202_000007_create_billing;
 mod m20261207_000008_create_generation;
 mod m20261207_000009_create_revisions;
+mod m20261207_000010_create_audit_log;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_create_billing::Migration),
             Box::new(m20261207_000008_create_generation::Migration),
             Box::new(m20261207_000009_create_revisions::Migration),
+            Box::new(m20261207_000010_create_audit_log::Migration),
         ]
     }
 }

@@ -140,12 +140,12 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
         assert_eq!(lease.job.id, running);
         let queued = queue_job(&db, owner, None, t0 + secs(2)).await;
 
-        assert_eq!(db.request_cancel(Some(stranger), queued, t0 + secs(3)).await.unwrap(), None, "not theirs");
-        assert_eq!(db.request_cancel(Some(stranger), running, t0 + secs(3)).await.unwrap(), None);
-        assert_eq!(db.request_cancel(Some(owner), devora_domain::JobId::new(), t0).await.unwrap(), None);
+        assert_eq!(db.request_cancel(Some(stranger), queued, t0 + secs(3), None).await.unwrap(), None, "not theirs");
+        assert_eq!(db.request_cancel(Some(stranger), running, t0 + secs(3), None).await.unwrap(), None);
+        assert_eq!(db.request_cancel(Some(owner), devora_domain::JobId::new(), t0, None).await.unwrap(), None);
         assert_eq!(db.find_job(queued).await.unwrap().unwrap().status, JobStatus::Queued, "the stranger changed it");
 
-        let cancelled = db.request_cancel(Some(owner), queued, t0 + secs(4)).await.unwrap();
+        let cancelled = db.request_cancel(Some(owner), queued, t0 + secs(4), None).await.unwrap();
         assert_eq!(cancelled, Some(CancelOutcome::Cancelled { seq: 2 }));
         let job = db.find_job(queued).await.unwrap().unwrap();
         assert_eq!((job.status, job.finished_at), (JobStatus::Cancelled, Some(t0 + secs(4))));
@@ -156,7 +156,7 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
         assert!(claim(&db, "w2", t0 + secs(5)).await.is_none(), "a cancelled job is never claimed");
 
         let before = lease_row(&db, running).await;
-        let asked = db.request_cancel(Some(owner), running, t0 + secs(6)).await.unwrap();
+        let asked = db.request_cancel(Some(owner), running, t0 + secs(6), None).await.unwrap();
         assert_eq!(asked, Some(CancelOutcome::Requested));
         let job = db.find_job(running).await.unwrap().unwrap();
         assert_eq!((job.status, job.cancel_requested), (JobStatus::Running, true));
@@ -165,7 +165,7 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
         assert_eq!(db.heartbeat(&lease, t0 + secs(100)).await.unwrap(), stop);
         let (_, state) = db.append_events(&lease, vec![delta("partial")], t0 + secs(7)).await.unwrap();
         assert_eq!(state, stop);
-        assert_eq!(db.request_cancel(None, running, t0 + secs(8)).await.unwrap(), Some(CancelOutcome::Requested));
+        assert_eq!(db.request_cancel(None, running, t0 + secs(8), None).await.unwrap(), Some(CancelOutcome::Requested));
 
         let outcome = Outcome {
             status: JobStatus::Cancelled,
@@ -177,7 +177,7 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
         };
         db.finish(&lease, outcome, t0 + secs(9)).await.unwrap();
         for id in [queued, running] {
-            let again = db.request_cancel(Some(owner), id, t0 + secs(10)).await.unwrap();
+            let again = db.request_cancel(Some(owner), id, t0 + secs(10), None).await.unwrap();
             assert_eq!(again, Some(CancelOutcome::AlreadyFinished));
         }
         assert_eq!(payloads(&db, running).await.len(), 4, "nothing appended to an ended job");

@@ -201,7 +201,7 @@ async fn the_rescuer_requeues_an_expired_lease_and_fails_the_job_once_its_attemp
         let stopping = queue_job(&db, owner, None, t0 + secs(42)).await;
         let lease = db.claim("e", std::time::Duration::from_secs(10), t0 + secs(43)).await.unwrap().unwrap();
         assert_eq!(lease.job.id, stopping);
-        db.request_cancel(Some(owner), stopping, t0 + secs(44)).await.unwrap().unwrap();
+        db.request_cancel(Some(owner), stopping, t0 + secs(44), None).await.unwrap().unwrap();
         let report = db.rescue_expired(t0 + secs(60), 5).await.unwrap();
         assert!(!report.requeued.contains(&stopping) && !report.failed.contains(&stopping), "{report:?}");
         assert_eq!(report.cancelled, vec![stopping]);
