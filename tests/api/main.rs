@@ -2,6 +2,7 @@
 //! harness and the compiled server are shared; every test gets its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod admin;
 mod architecture;
 mod auth;
 mod billing;
@@ -10,7 +11,7 @@ mod contract;
 mod docs;
 mod docs_pages;
 mod errors;
-mod generation;
+pub mod generation;
 mod llm_adapter;
 mod oauth;
 mod projects;
