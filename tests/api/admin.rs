@@ -76,10 +76,8 @@ scenario!(accounts_are_searched_filtered_and_paged_newest_first, [sqlite_memory,
     assert_eq!(rest["items"].as_array().unwrap().len(), 3);
     assert_eq!(rest["next_cursor"], Value::Null);
     // The name is searched too; a prefix is a prefix; LIKE wildcards are literal.
-    assert_eq!(
-        app.get_json_as(token, "/api/v2/admin/users?q=ops&role=admin").await["items"].as_array().unwrap().len() >= 1,
-        true
-    );
+    let ops = app.get_json_as(token, "/api/v2/admin/users?q=ops&role=admin").await;
+    assert!(!ops["items"].as_array().unwrap().is_empty(), "the name is searched");
     assert_eq!(app.get_json_as(token, &format!("/api/v2/admin/users?q=ed{tag}")).await["items"], json!([]));
     assert_eq!(app.get_json_as(token, &format!("/api/v2/admin/users?q=zed{tag}%25")).await["items"], json!([]));
 
