@@ -1,6 +1,13 @@
 // The shape of the client's calls (types only: this module ships no JavaScript).
 import type {
+  AccountStatus,
+  AdminStatsDto,
+  AdminUserDetail,
+  AdminUserPage,
   AgenticRequest,
+  AuditActionDto,
+  AuditEntryDto,
+  AuditLogPage,
   AuthResponse,
   ChangePasswordRequest,
   CheckoutRequest,
@@ -37,7 +44,9 @@ import type {
   StreamTicket,
   UpdateMeRequest,
   UpdateProjectRequest,
+  UpdateUserRequest,
   UserDto,
+  UserRole,
 } from "./generated/index.js";
 import type { ApiError } from "./errors.js";
 import type { Reply } from "./meta.js";
@@ -357,13 +366,82 @@ export interface GenerationApi extends GenerationCalls {
   streamUrls(id: string, options?: StreamUrlOptions): Promise<JobStreamUrls>;
 }
 
-/** Operator calls: administrators only (others get 403 `forbidden`). */
+/** `admin.users`' options: a page, a search and filters. */
+export interface AdminUserListOptions extends PageOptions {
+  /** A prefix of the email or the name, case-insensitive (at most 100 characters). */
+  q?: string;
+  /** Only accounts with this role. */
+  role?: UserRole;
+  /** Only accounts with this status. */
+  status?: AccountStatus;
+}
+
+/** `admin.auditLog`'s options: a page and filters. */
+export interface AuditLogOptions extends PageOptions {
+  /** An administrator's user id, or `cli` for the server's operator commands (`create-admin`, ...). */
+  actor?: string;
+  /** The target's id (a user's or a job's). */
+  target?: string;
+  action?: AuditActionDto;
+  /** Entries at or after this time (a `Date`, or RFC 3339 text). */
+  from?: Date | string;
+  /** Entries before this time (a `Date`, or RFC 3339 text). */
+  to?: Date | string;
+}
+
+/**
+ * Operator calls: administrators only. Every call rejects with an `ApiError`
+ * of status 403, code `forbidden`, for anyone else (401 when signed out). The
+ * calls marked audited add an entry to the audit log. `M`: whether the calls
+ * resolve with `{ data, meta }`.
+ */
 export interface AdminCalls<M extends boolean = false> {
-  /** Compares every subscription at Stripe with Devora's state and repairs drift. */
+  /** A page of accounts, newest first: search by email or name prefix (`q`), filter by role and status. */
+  users(options?: AdminUserListOptions): Promise<Reply<AdminUserPage, M>>;
+  /**
+   * An account with its plan and subscription, this period's usage, projects
+   * and storage, live sessions and sign-in methods. Audited (`user_viewed`).
+   */
+  user(id: string, options?: CallOptions): Promise<Reply<AdminUserDetail, M>>;
+  /**
+   * Changes an account's role or status (at least one; 422 for neither).
+   * Suspending revokes every session of the account at once: its calls answer
+   * 401 `session-revoked`, and signing in 403 `account-suspended`, until it is
+   * reactivated. 409 `conflict` for the caller's own account and for the last
+   * active administrator; 404 `not-found` for no such account. Audited with
+   * before and after (`user_role_changed`, `user_suspended`, `user_reactivated`).
+   */
+  updateUser(id: string, request: UpdateUserRequest, options?: CallOptions): Promise<Reply<UserDto, M>>;
+  /**
+   * A page of an account's projects (metadata, never file contents), newest first.
+   * Audited (`user_projects_viewed`).
+   */
+  userProjects(id: string, options?: PageOptions): Promise<Reply<ProjectPage, M>>;
+  /**
+   * A page of an account's generation jobs, newest first, with the filters of
+   * `generation.jobs`. Audited (`user_jobs_viewed`).
+   */
+  userJobs(id: string, options?: JobListOptions): Promise<Reply<JobPage, M>>;
+  /**
+   * Stops any user's job, as its owner could (a queued one at once, a running one
+   * within about a second), and resolves with the job as it is now. Audited
+   * (`job_cancelled`) unless the job had already ended.
+   */
+  cancelJob(id: string, options?: CallOptions): Promise<Reply<JobDto, M>>;
+  /** Users, subscriptions by plan and status, projects, jobs and webhook deliveries of the last 24 h (cached 10 s). */
+  stats(options?: CallOptions): Promise<Reply<AdminStatsDto, M>>;
+  /** A page of the audit log, newest first: who did what to whom, when, with the filters given. */
+  auditLog(options?: AuditLogOptions): Promise<Reply<AuditLogPage, M>>;
+  /** Compares every subscription at Stripe with Devora's state and repairs drift. Audited (`billing_reconciled`). */
   reconcileBilling(options?: CallOptions): Promise<Reply<ReconcileReportDto, M>>;
 }
 
-export type AdminApi = AdminCalls;
+export interface AdminApi extends AdminCalls {
+  /** Every account matching the options, newest first, page after page (`limit` a page, 100 unless told). */
+  allUsers(options?: AdminUserListOptions): AsyncGenerator<UserDto, void, undefined>;
+  /** Every audit entry matching the options, newest first, page after page (`limit` a page, 100 unless told). */
+  allAuditEntries(options?: AuditLogOptions): AsyncGenerator<AuditEntryDto, void, undefined>;
+}
 
 /** Every call that makes one request, resolving with `{ data, meta }`. */
 export interface MetaApi {

@@ -1,6 +1,7 @@
 import type {
   AdminApi,
   AdminCalls,
+  AuditLogOptions,
   AuthCalls,
   AuthApi,
   BillingApi,
@@ -24,6 +25,10 @@ import type {
 import { ApiError } from "./errors.js";
 import { JobEvents, type EventFeed } from "./events.js";
 import type {
+  AdminStatsDto,
+  AdminUserDetail,
+  AdminUserPage,
+  AuditLogPage,
   AuthResponse,
   FileEntry,
   FileList,
@@ -115,6 +120,29 @@ function jobQuery(page: JobListOptions): string {
   return query({ limit: page.limit, cursor: page.cursor, project_id: page.projectId, status: page.status });
 }
 
+/** An account's path under the admin routes. */
+function adminUserPath(id: string): string {
+  return `/api/v2/admin/users/${encodeURIComponent(id)}`;
+}
+
+/** A time filter as RFC 3339 text. */
+function rfc3339(time: Date | string | undefined): string | undefined {
+  return time instanceof Date ? time.toISOString() : time;
+}
+
+/** The audit log's query string. */
+function auditQuery(page: AuditLogOptions): string {
+  return query({
+    limit: page.limit,
+    cursor: page.cursor,
+    actor: page.actor,
+    target: page.target,
+    action: page.action,
+    from: rfc3339(page.from),
+    to: rfc3339(page.to),
+  });
+}
+
 /** Every item of every page, from `cursor` on. */
 async function* pages<T>(
   page: (cursor: string | null) => Promise<{ items: T[]; next_cursor: string | null }>,
@@ -181,7 +209,14 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
     };
     this.billing = this.#billingCalls(finish(false));
     this.generation = this.#generationApi(this.#generationCalls(finish(false)));
-    this.admin = this.#adminCalls(finish(false));
+    const admin = this.#adminCalls(finish(false));
+    this.admin = {
+      ...admin,
+      allUsers: (page = {}) =>
+        pages((cursor) => admin.users({ ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
+      allAuditEntries: (page = {}) =>
+        pages((cursor) => admin.auditLog({ ...page, limit: page.limit ?? 100, cursor }), page.cursor ?? null),
+    };
     this.withMeta = {
       service: this.#serviceCalls(finish(true)),
       auth: this.#authCalls(finish(true)),
@@ -520,14 +555,49 @@ export class DevoraClient<S extends TokenStore = MemoryTokenStore> {
   }
 
   #adminCalls<M extends boolean>(out: Finish<M>): AdminCalls<M> {
+    const run = <T>(call: Call, options: CallOptions, decode: (answer: Answer) => T): Promise<Reply<T, M>> =>
+      out(this.#run({ ...call, ...requestOptions(options) }, decode));
     return {
-      reconcileBilling: (options = {}) =>
-        out(
-          this.#run(
-            { method: "POST", path: "/api/v2/admin/billing/reconcile", json: {}, ...requestOptions(options) },
-            jsonOf<ReconcileReportDto>,
-          ),
+      users: (page = {}) =>
+        run(
+          {
+            method: "GET",
+            path: `/api/v2/admin/users${query({
+              limit: page.limit,
+              cursor: page.cursor,
+              q: page.q,
+              role: page.role,
+              status: page.status,
+            })}`,
+          },
+          page,
+          jsonOf<AdminUserPage>,
         ),
+      user: (id, options = {}) => run({ method: "GET", path: adminUserPath(id) }, options, jsonOf<AdminUserDetail>),
+      updateUser: (id, request, options = {}) =>
+        run({ method: "PATCH", path: adminUserPath(id), json: request }, options, jsonOf<UserDto>),
+      userProjects: (id, page = {}) =>
+        run(
+          {
+            method: "GET",
+            path: `${adminUserPath(id)}/projects${query({ limit: page.limit, cursor: page.cursor })}`,
+          },
+          page,
+          jsonOf<ProjectPage>,
+        ),
+      userJobs: (id, page = {}) =>
+        run({ method: "GET", path: `${adminUserPath(id)}/jobs${jobQuery(page)}` }, page, jsonOf<JobPage>),
+      cancelJob: (id, options = {}) =>
+        run(
+          { method: "POST", path: `/api/v2/admin/jobs/${encodeURIComponent(id)}/cancel`, json: {} },
+          options,
+          jsonOf<JobDto>,
+        ),
+      stats: (options = {}) => run({ method: "GET", path: "/api/v2/admin/stats" }, options, jsonOf<AdminStatsDto>),
+      auditLog: (page = {}) =>
+        run({ method: "GET", path: `/api/v2/admin/audit-log${auditQuery(page)}` }, page, jsonOf<AuditLogPage>),
+      reconcileBilling: (options = {}) =>
+        run({ method: "POST", path: "/api/v2/admin/billing/reconcile", json: {} }, options, jsonOf<ReconcileReportDto>),
     };
   }
 }

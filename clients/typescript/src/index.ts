@@ -1,6 +1,8 @@
 export type {
   AdminApi,
   AdminCalls,
+  AdminUserListOptions,
+  AuditLogOptions,
   AuthApi,
   AuthCalls,
   BillingApi,
@@ -38,6 +40,7 @@ export type { MaybePromise, Store, TokenStore, VerifierStore } from "./stores.js
 export type * from "./generated/index.js";
 export {
   ACCOUNT_STATUSES,
+  AUDIT_ACTIONS,
   COMPONENT_STATES,
   ERROR_CODES,
   FIELD_ERROR_CODES,
@@ -51,5 +54,6 @@ export {
   OPERATION_KINDS,
   REFUSAL_REASONS,
   REVISION_KINDS,
+  SIGN_IN_METHODS,
   USER_ROLES,
 } from "./generated/values.js";

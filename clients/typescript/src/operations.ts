@@ -60,6 +60,14 @@ export const OPERATIONS = {
   // Browsers open the WebSocket themselves, at the URL this returns.
   job_websocket: "generation.streamUrls",
   generation_usage: "generation.usage",
+  admin_list_users: "admin.users",
+  admin_get_user: "admin.user",
+  admin_update_user: "admin.updateUser",
+  admin_user_projects: "admin.userProjects",
+  admin_user_jobs: "admin.userJobs",
+  admin_cancel_job: "admin.cancelJob",
+  admin_stats: "admin.stats",
+  admin_audit_log: "admin.auditLog",
   reconcile_billing: "admin.reconcileBilling",
 } as const;
 

@@ -6,6 +6,7 @@
 // bigints; null to clear a field).
 import {
   ApiError,
+  AUDIT_ACTIONS,
   DevoraClient,
   ERROR_CODES,
   FRAMEWORKS,
@@ -15,7 +16,10 @@ import {
   OPERATIONS,
   REFUSAL_REASONS,
   REVISION_KINDS,
+  type AdminUserDetail,
   type ApiErrorKind,
+  type AuditActionDto,
+  type AuditEntryDto,
   type ErrorCode,
   type FrameworkDto,
   type JobDto,
@@ -164,6 +168,26 @@ async function generation(signal: AbortSignal): Promise<void> {
   void [statuses, page.next_cursor, replayed, output, cancelled, end?.status, urls.wsUrl, revision, refused, done.summary];
 }
 
+// Administration: typed filters, pages and entries.
+async function administration(signal: AbortSignal): Promise<void> {
+  const page = await client.admin.users({ q: "ada", role: "admin", status: "suspended", limit: 10, signal });
+  const detail: AdminUserDetail = await client.admin.user(page.items[0]?.id ?? "u", { signal });
+  const suspended = await client.admin.updateUser(detail.user.id, { status: "suspended" });
+  const meta = (await client.withMeta.admin.cancelJob("j")).meta.status;
+  const actions: readonly AuditActionDto[] = AUDIT_ACTIONS;
+  for await (const entry of client.admin.allAuditEntries({ target: suspended.id, from: new Date(), to: "2030-01-01T00:00:00Z" })) {
+    const typed: AuditEntryDto = entry;
+    const before: string | undefined = typed.before?.["status"];
+    void before;
+  }
+  const tokens: number = (await client.admin.stats()).jobs_24h.tokens;
+  // @ts-expect-error: not a role.
+  void client.admin.users({ role: "root" });
+  // @ts-expect-error: not an audit action.
+  void client.admin.auditLog({ action: "user_deleted" });
+  void [meta, actions, tokens, detail.sign_in_methods];
+}
+
 // Failures are typed.
 function describe(err: unknown): string {
   if (!(err instanceof ApiError)) return "not an API error";
@@ -179,4 +203,4 @@ function describe(err: unknown): string {
   }
 }
 
-export { calls, clear, revisions, codes, generation, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };
+export { administration, calls, clear, revisions, codes, generation, describe, expiresInMs, frameworks, github, inMemory, method, pending, providers, retry };

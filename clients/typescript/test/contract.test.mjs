@@ -232,7 +232,12 @@ test("the check catches disagreements: a field nullable on one side, a field mis
   assert.deepEqual(changed.other, []);
   const newly = [...changed.failing.keys()].filter((id) => !result.failing.has(id)).sort();
   assert.deepEqual(newly, [
-    // AuthResponse and ProjectPage hold a UserDto and ProjectDtos: they differ through them.
+    // AdminUserDetail, AdminUserPage, AuthResponse and ProjectPage hold a UserDto or
+    // ProjectDtos: they differ through them.
+    "AdminUserDetail",
+    "AdminUserDetail.user",
+    "AdminUserPage",
+    "AdminUserPage.items",
     "AuthResponse",
     "AuthResponse.user",
     "LoginRequest",

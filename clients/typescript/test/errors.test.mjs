@@ -216,6 +216,16 @@ test("every call takes a signal: an aborted one rejects with its reason and send
     "generation.events": (c) => collect(c.generation.events(project, { signal })),
     "generation.watch": (c) => c.generation.watch(project, { signal }),
     "generation.streamUrls": (c) => c.generation.streamUrls(project, { signal }),
+    "admin.users": (c) => c.admin.users({ q: "ada", role: "user", status: "active", signal }),
+    "admin.user": (c) => c.admin.user(project, { signal }),
+    "admin.updateUser": (c) => c.admin.updateUser(project, { status: "suspended" }, { signal }),
+    "admin.userProjects": (c) => c.admin.userProjects(project, { signal }),
+    "admin.userJobs": (c) => c.admin.userJobs(project, { status: "running", signal }),
+    "admin.cancelJob": (c) => c.admin.cancelJob(project, { signal }),
+    "admin.stats": (c) => c.admin.stats({ signal }),
+    "admin.auditLog": (c) => c.admin.auditLog({ action: "user_suspended", from: new Date(0), signal }),
+    "admin.allUsers": (c) => collect(c.admin.allUsers({ signal })),
+    "admin.allAuditEntries": (c) => collect(c.admin.allAuditEntries({ signal })),
     "admin.reconcileBilling": (c) => c.admin.reconcileBilling({ signal }),
   };
   // startSignIn makes no request: it only builds the URL to send the browser to.

@@ -1,7 +1,7 @@
 // Starts `devora-server` for the tests (DEVORA_SERVER_BIN, default
 // ../../target/debug/devora-server) on a free port with a fresh SQLite file,
 // and stand-in servers that misbehave on purpose.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
@@ -27,16 +27,37 @@ export function freePort() {
   });
 }
 
+/** The `DATABASE_URL` of the server `startServer(name)` starts: its own SQLite file. */
+export function databaseUrl(name) {
+  dir ??= mkdtempSync(join(tmpdir(), "devora-client-"));
+  return `sqlite://${join(dir, `${name}.db`)}?mode=rwc`;
+}
+
+/**
+ * Makes an administrator in the database of the server `startServer(name)`
+ * started, as an operator would: `devora-server create-admin` (it creates the
+ * account, or promotes the one with this email). Resolves with its output.
+ */
+export function createAdmin(name, adminEmail, adminPassword) {
+  return new Promise((done, fail) => {
+    execFile(
+      binary,
+      ["create-admin", "--email", adminEmail, "--password", adminPassword],
+      { env: { ...process.env, DATABASE_URL: databaseUrl(name), RUST_LOG: "warn" } },
+      (err, stdout, stderr) => (err ? fail(new Error(`create-admin failed: ${err.message}\n${stderr}`)) : done(stdout)),
+    );
+  });
+}
+
 /** Starts a server with its own SQLite file; `env` adds to or overrides the defaults. */
 export async function startServer(name, env = {}) {
-  dir ??= mkdtempSync(join(tmpdir(), "devora-client-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = spawn(binary, [], {
     env: {
       ...process.env,
       PORT: String(port),
-      DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}?mode=rwc`,
+      DATABASE_URL: databaseUrl(name),
       JWT_SECRET: SECRET,
       RATE_LIMIT_AUTH: "1000/min",
       RATE_LIMIT_LOGIN: "1000/min",
