@@ -54,6 +54,9 @@ pub enum JobErrorCodeDto {
     OutputLimit,
     /// The job's project was deleted.
     ProjectGone,
+    /// The job stopped after it had changed files (its node stopped or was lost):
+    /// it is not run again; its changes so far are its `revision`.
+    Interrupted,
     /// Something failed on our side; quote the job id when reporting it.
     Internal,
 }

@@ -38,7 +38,7 @@ pub use idempotency::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 pub use page::{Page, PageCursor};
 pub use probe::{Probe, ProbeError};
 pub use projects::{
-    AppliedChanges, CreateProjectError, FileChange, FileLimits, NewProject, ProjectPatch, ProjectRepository,
+    AppliedChanges, CreateProjectError, FileChange, FileLimits, JobLease, NewProject, ProjectPatch, ProjectRepository,
     PutFileError, RevisionPage, RevisionTarget,
 };
 pub use rate_limit::{RateLimitDecision, RateLimitError, RateLimiter};

@@ -152,3 +152,35 @@ scenario!(
         drop((first, second));
     }
 );
+
+scenario!(
+    a_job_that_changed_files_is_not_run_again_over_them_when_its_node_stops,
+    [postgres_redis],
+    threads = 4,
+    |variant: Variant| {
+        let llm = LlmStandIn::start().await;
+        let mut deltas = vec!["<devora-write path=\"first.txt\">\ndone\n</devora-write>\n".to_owned()];
+        deltas.extend((0..400).map(|i| format!("word{i} ")));
+        llm.script(ScriptedReply::deltas(deltas).delay_between_chunks(Duration::from_millis(50)));
+        llm.set_default_reply(ScriptedReply::text("must not run again"));
+        let (_dir, plans) = plans_file(&roomy_limits());
+        let (front, worker_env) = deployment(variant, &llm, &plans).await;
+        let mut stopping = ServerProcess::start(&worker_env).await;
+        let (user, id) = start_job(&front).await;
+        let token = &user.access_token;
+        wait_until(&front, token, &id, |j| j["status"] == "running" && j["progress"].as_u64() > Some(10)).await;
+        stopping.signal("TERM");
+        assert!(stopping.wait(Duration::from_secs(8)).await.success());
+        let job = wait_until(&front, token, &id, ended).await;
+        assert_eq!(
+            (job["status"].as_str(), job["error"]["code"].as_str()),
+            (Some("failed"), Some("interrupted")),
+            "{job}"
+        );
+        let revision = job["revision"].as_u64().expect("its changes are a revision");
+        let project = job["project_id"].as_str().unwrap();
+        let changes = front.get_json_as(token, &format!("/api/v2/projects/{project}/revisions/{revision}")).await;
+        assert_eq!(changes["changes"][0]["path"], "first.txt");
+        assert_eq!(llm.requests().len(), 1, "not run again");
+    }
+);

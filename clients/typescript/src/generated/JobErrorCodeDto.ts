@@ -3,4 +3,4 @@
 /**
  * Why a job failed.
  */
-export type JobErrorCodeDto = "worker-lost" | "budget-exhausted" | "provider-unavailable" | "provider-rejected" | "provider-error" | "provider-timeout" | "stream-broken" | "content-filtered" | "time-limit" | "output-limit" | "project-gone" | "internal";
+export type JobErrorCodeDto = "worker-lost" | "budget-exhausted" | "provider-unavailable" | "provider-rejected" | "provider-error" | "provider-timeout" | "stream-broken" | "content-filtered" | "time-limit" | "output-limit" | "project-gone" | "interrupted" | "internal";

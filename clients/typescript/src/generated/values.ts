@@ -64,7 +64,7 @@ export const JOB_KINDS = ["agentic", "fullstack"] as const satisfies readonly Jo
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const satisfies readonly JobStatusDto[];
 
 /** Every `JobErrorCodeDto`. */
-export const JOB_ERROR_CODES = ["worker-lost", "budget-exhausted", "provider-unavailable", "provider-rejected", "provider-error", "provider-timeout", "stream-broken", "content-filtered", "time-limit", "output-limit", "project-gone", "internal"] as const satisfies readonly JobErrorCodeDto[];
+export const JOB_ERROR_CODES = ["worker-lost", "budget-exhausted", "provider-unavailable", "provider-rejected", "provider-error", "provider-timeout", "stream-broken", "content-filtered", "time-limit", "output-limit", "project-gone", "interrupted", "internal"] as const satisfies readonly JobErrorCodeDto[];
 
 /** Every `RevisionKindDto`. */
 export const REVISION_KINDS = ["job", "files", "restore"] as const satisfies readonly RevisionKindDto[];

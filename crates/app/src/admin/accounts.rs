@@ -2,8 +2,9 @@
 //! entry), and the operator's first administrator.
 
 use devora_domain::admin::UserPatch;
-use devora_domain::{Email, Password, Role, SessionId, User, UserId, UserName, UserStatus};
+use devora_domain::{Email, JobStatus, Password, Role, SessionId, User, UserId, UserName, UserStatus};
 use devora_ports::admin::{ChangeUserError, UserChange};
+use devora_ports::generation::JobFilter;
 use devora_ports::{CreateUserError, NewUser, StorageError};
 
 use super::{Actor, AdminError, AdminService};
@@ -33,9 +34,25 @@ impl AdminService {
                 sessions.extend(live.iter().map(|s| s.id));
             }
             auth.forget_sessions(&sessions).await;
+            if after.status == UserStatus::Suspended && before.status != UserStatus::Suspended {
+                self.stop_jobs_of(id).await;
+            }
             tracing::info!(user = %id, role = after.role.as_str(), status = after.status.as_str(), "account changed");
         }
         Ok(after)
+    }
+
+    /// A suspended account spends nothing more: its queued and running jobs stop.
+    async fn stop_jobs_of(&self, user: UserId) {
+        for status in [JobStatus::Queued, JobStatus::Running] {
+            let filter = JobFilter { project: None, status: Some(status) };
+            let Ok(page) = self.ports.generation.list(user, filter, None, 100).await else { continue };
+            for job in page.items {
+                if let Err(err) = self.ports.generation.cancel(Some(user), job.id).await {
+                    tracing::warn!(job = %job.id, error = %err, "could not stop a suspended user's job");
+                }
+            }
+        }
     }
 
     /// Suspends or reactivates an account (operator command); `false` when there is no such user.

@@ -3,7 +3,7 @@
 //! conversation; or the job back in the queue when the node is stopping.
 
 use devora_domain::generation::OperationReport;
-use devora_domain::{JobErrorCode, JobKind, JobStatus, MessageContent, MessageRole};
+use devora_domain::{JobErrorCode, JobKind, JobStatus, JobUsage, MessageContent, MessageRole};
 use devora_ports::generation::{JobSignal, Lease, Outcome};
 
 use super::GenerationService;
@@ -42,7 +42,7 @@ fn describe(r: &OperationReport) -> String {
 }
 
 impl GenerationService {
-    pub(super) async fn write_end(&self, lease: &Lease, end: End, output: String, reply: Reply) {
+    pub(super) async fn write_end(&self, lease: &Lease, end: End, output: String, reply: Reply, usage: JobUsage) {
         let now = self.ports.clock.now();
         let job = &lease.job;
         let (status, error) = match end {
@@ -56,6 +56,11 @@ impl GenerationService {
                 tracing::warn!("job's lease was taken over; this worker wrote nothing more");
                 return;
             }
+            // A job that changed files is not run again over its own changes: it ends, kept.
+            End::Halted(Halt::Drain) if reply.revision.is_some() => (
+                JobStatus::Failed,
+                Some((JobErrorCode::Interrupted, "the server stopped while the job was changing files".to_owned())),
+            ),
             End::Halted(Halt::Drain) => {
                 self.release(lease).await;
                 return;
@@ -75,6 +80,7 @@ impl GenerationService {
             summary,
             revision: reply.revision,
             operations: reply.reports.clone(),
+            usage,
         };
         match self.ports.jobs.finish(lease, outcome, now).await {
             Ok(event) => {

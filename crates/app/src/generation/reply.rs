@@ -8,7 +8,7 @@ use devora_domain::generation::protocol::{
 };
 use devora_domain::generation::{OperationKind, OperationReport, RefusalReason};
 use devora_domain::{FileMeta, JobId, ProjectId, RevisionKind, UserId};
-use devora_ports::{FileChange, RevisionTarget};
+use devora_ports::{FileChange, JobLease, RevisionTarget};
 
 use crate::projects::{ProjectError, ProjectService};
 
@@ -17,6 +17,8 @@ use crate::projects::{ProjectError, ProjectService};
 pub(super) enum Fatal {
     /// The project was deleted.
     ProjectGone,
+    /// The job's lease was taken over: nothing more is written.
+    Lost,
     Internal(String),
 }
 
@@ -26,6 +28,8 @@ pub(super) struct Target {
     pub owner: UserId,
     pub project: ProjectId,
     pub job: JobId,
+    /// The job's fencing token: file changes are written only while it is current.
+    pub fence: i64,
 }
 
 pub(super) struct Reply {
@@ -205,9 +209,13 @@ impl Reply {
             Some(n) => RevisionTarget::Append(n),
             None => RevisionTarget::New { kind: RevisionKind::Job, job: Some(target.job) },
         };
-        match projects.apply_changes(target.owner, target.project, changes, revision).await {
+        let lease = JobLease { job: target.job, fence: target.fence };
+        match projects.apply_changes(target.owner, target.project, changes, revision, Some(lease)).await {
             Ok(applied) => {
-                self.revision = self.revision.or(applied.revision);
+                // The job's newest revision (a new one when another change came in between).
+                if applied.revision.is_some() {
+                    self.revision = applied.revision;
+                }
                 let written: Option<&FileMeta> = applied.written.first();
                 let mut done = base;
                 done.size = written.map(|m| m.size);
@@ -235,6 +243,7 @@ fn refusal(base: OperationReport, err: ProjectError) -> Result<OperationReport, 
         ProjectError::FileMissing(path) => (RefusalReason::NotFound, format!("no file {path}")),
         ProjectError::FileExists(path) => (RefusalReason::AlreadyExists, format!("{path} already exists")),
         ProjectError::NotFound => return Err(Fatal::ProjectGone),
+        ProjectError::LeaseLost => return Err(Fatal::Lost),
         other => return Err(Fatal::Internal(other.to_string())),
     };
     Ok(refuse(base, reason, message))

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::GenerationService;
+use super::context::ModelWindow;
 use super::prompt::continue_prompt;
 use super::reply::{Fatal, Reply, Target};
 use crate::tasks::StopSignal;
@@ -49,6 +50,7 @@ fn estimate_tokens(chars: usize) -> u64 {
 fn fatal(err: Fatal) -> End {
     match err {
         Fatal::ProjectGone => End::Failed(JobErrorCode::ProjectGone, "the job's project was deleted".into()),
+        Fatal::Lost => End::Halted(Halt::Lost),
         Fatal::Internal(message) => End::Failed(JobErrorCode::Internal, message),
     }
 }
@@ -89,12 +91,16 @@ struct Run<'a> {
     progress: u8,
     /// The reply as the file protocol reads it, operations applied as they complete.
     reply: Reply,
+    /// Events a storage failure kept from the log: sent first with the next ones.
+    unsent: Vec<JobEventPayload>,
 }
 
 impl Run<'_> {
     async fn emit(&mut self, events: Vec<JobEventPayload>) -> Result<(), Halt> {
         let now = self.service.ports.clock.now();
-        match self.service.ports.jobs.append_events(self.lease, events, now).await {
+        let mut batch = std::mem::take(&mut self.unsent);
+        batch.extend(events);
+        match self.service.ports.jobs.append_events(self.lease, batch.clone(), now).await {
             Ok((events, state)) => {
                 if let Some(last) = events.last() {
                     let signal = JobSignal::Events { job: self.lease.job.id, seq: last.seq };
@@ -107,8 +113,9 @@ impl Run<'_> {
             }
             Err(FencedError::Lost) => Err(Halt::Lost),
             Err(FencedError::Storage(err)) => {
-                // The log is behind; the run goes on and the next write tries again.
+                // The log is behind; the run goes on and the next write sends these first.
                 tracing::warn!(error = %err, "could not append job events");
+                self.unsent = batch;
                 Ok(())
             }
         }
@@ -151,6 +158,29 @@ impl Run<'_> {
             events.push(JobEventPayload::Progress { progress, step: Some("Generating".to_owned()) });
         }
         self.emit(events).await
+    }
+
+    /// The messages of a continuation: the instructions, the request, the reply so
+    /// far (its end, when the whole no longer fits beside the output reserved) and
+    /// the request to go on. The project's context is left out: the model used it.
+    fn continuation(&self, window: ModelWindow, ask: String) -> Vec<ChatMessage> {
+        let job = &self.lease.job;
+        let system = ChatMessage { role: ChatRole::System, content: super::prompt::system_prompt() };
+        let request = ChatMessage { role: ChatRole::User, content: job.prompt.clone() };
+        let reserved = u64::from(self.service.config.max_tokens_per_call).min(window.tokens / 2);
+        let fixed = window.tokens_of(system.content.len() + request.content.len() + ask.len() + 100);
+        let room = window.chars_in(window.tokens.saturating_sub(reserved + fixed));
+        let output = &self.output;
+        let mut start = output.len().saturating_sub(room);
+        while !output.is_char_boundary(start) {
+            start += 1;
+        }
+        vec![
+            system,
+            request,
+            ChatMessage { role: ChatRole::Assistant, content: output[start..].to_owned() },
+            ChatMessage { role: ChatRole::User, content: ask },
+        ]
     }
 
     /// Feeds reply text to the protocol; applies what completed and reports it,
@@ -196,6 +226,12 @@ impl Run<'_> {
             // The reply fits in what the window leaves after the prompt.
             let room = u32::try_from(window.tokens.saturating_sub(prompt_estimate)).unwrap_or(u32::MAX);
             let wanted = left.min(config.max_tokens_per_call).min(room);
+            if wanted < MIN_OUTPUT_TOKENS {
+                return End::Failed(
+                    JobErrorCode::OutputLimit,
+                    "the model's window leaves no room for the reply".into(),
+                );
+            }
             let reserved = service
                 .ports
                 .jobs
@@ -307,8 +343,8 @@ impl Run<'_> {
                 }
                 FinishReason::Stop | FinishReason::ToolCalls if open.is_none() => return End::Done,
                 _ if round < config.max_rounds => {
-                    transcript.push(ChatMessage { role: ChatRole::Assistant, content: reply });
-                    transcript.push(ChatMessage { role: ChatRole::User, content: continue_prompt(open.as_ref()) });
+                    let _ = reply;
+                    transcript = self.continuation(window, continue_prompt(open.as_ref()));
                 }
                 _ => {}
             }
@@ -331,6 +367,18 @@ impl GenerationService {
         tracing::info!(model = %lease.job.model, kind = lease.job.kind.as_str(), "job started");
         self.ports.signals.publish(JobSignal::Events { job: lease.job.id, seq: lease.seq }).await;
         let Some(model) = self.ports.model.clone() else { return };
+        if let Some(revision) = self.changed_files_before(&lease).await {
+            // An earlier attempt changed files and was cut off: running again would
+            // apply its reply over its own changes. It ends here, its changes kept.
+            let end = End::Failed(
+                JobErrorCode::Interrupted,
+                format!("the job stopped after changing files; its changes so far are revision {revision}"),
+            );
+            let mut reply = Reply::new(None);
+            reply.revision = Some(revision);
+            self.write_end(&lease, end, String::new(), reply, JobUsage::default()).await;
+            return;
+        }
         let (halt_tx, halt_rx) = watch::channel(None);
         let mut run = Run {
             service: self,
@@ -345,7 +393,9 @@ impl GenerationService {
                 owner: lease.job.owner_id,
                 project,
                 job: lease.job.id,
+                fence: lease.fence,
             })),
+            unsent: Vec::new(),
         };
         let end = tokio::select! {
             end = run.rounds(model.as_ref()) => end,
@@ -362,13 +412,27 @@ impl GenerationService {
                 Err(err) => fatal(err),
             },
         };
-        self.write_end(&lease, end, output, reply).await;
+        let usage = run.usage;
+        self.write_end(&lease, end, output, reply, usage).await;
+    }
+
+    /// The revision an earlier attempt of this job left, if it changed files.
+    async fn changed_files_before(&self, lease: &Lease) -> Option<u64> {
+        let project = lease.job.project_id?;
+        match self.ports.projects.job_revision(project, lease.job.id).await {
+            Ok(revision) => revision,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for an earlier attempt's changes");
+                None
+            }
+        }
     }
 
     /// Extends the lease, and raises a halt on a cancel (signal or flag), a
     /// drain, the wall-clock cap or a lost lease. Never returns.
     async fn watchdog(&self, lease: &Lease, halt: &watch::Sender<Option<Halt>>, mut stop: StopSignal) {
         let mut signals = self.ports.signals.subscribe();
+        let mut listening = true;
         let deadline = Instant::now() + self.config.max_duration;
         let mut beat = tokio::time::interval(self.config.heartbeat.max(Duration::from_millis(50)));
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -389,11 +453,12 @@ impl GenerationService {
                         Err(FencedError::Storage(err)) => tracing::warn!(error = %err, "heartbeat failed; the lease may lapse"),
                     }
                 }
-                signal = signals.recv() => {
-                    if let Ok(JobSignal::Cancel { job }) = signal && job == lease.job.id {
-                        raise(Halt::Cancel);
-                    }
-                }
+                signal = signals.recv(), if listening => match signal {
+                    Ok(JobSignal::Cancel { job }) if job == lease.job.id => raise(Halt::Cancel),
+                    // No more signals: the heartbeat's flag still carries a cancel.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => listening = false,
+                    _ => {}
+                },
                 () = stop.stopped(), if !stop.is_stopped() || halt.borrow().is_none() => raise(Halt::Drain),
                 () = tokio::time::sleep_until(deadline) => raise(Halt::TimeLimit),
             }

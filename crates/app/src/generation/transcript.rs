@@ -9,7 +9,7 @@ use super::GenerationService;
 use super::context::{ModelWindow, conversation, files_section, rank, tree};
 use super::prompt::system_prompt;
 
-/// Most conversation messages read for the context.
+/// Most conversation messages kept for the context (the newest).
 const MAX_HISTORY: usize = 1000;
 
 impl GenerationService {
@@ -26,16 +26,21 @@ impl GenerationService {
         let budget = window.chars_in(window.tokens.saturating_sub(reserved + fixed));
         let projects = &self.ports.projects;
         let files = projects.current_files(project).await.map_err(|e| e.to_string())?;
-        let mut history: Vec<Message> = Vec::new();
+        // The newest messages matter: read the conversation through, keeping its tail.
+        let mut history: std::collections::VecDeque<Message> = std::collections::VecDeque::new();
         let mut after = None;
-        while history.len() < MAX_HISTORY {
+        loop {
             let page = projects.messages(job.owner_id, project, after, 100).await.map_err(|e| e.to_string())?;
             history.extend(page.items);
+            while history.len() > MAX_HISTORY {
+                history.pop_front();
+            }
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
+        let mut history: Vec<Message> = history.into();
         // The prompt itself was recorded when the job was queued: it is sent last, once.
         if history.last().is_some_and(|m| m.role == MessageRole::User && m.content.as_str() == job.prompt) {
             history.pop();
@@ -53,7 +58,9 @@ impl GenerationService {
             }
             let Ok(Some((_, bytes))) = projects.current_file(project, &meta.path).await else { continue };
             let Ok(text) = String::from_utf8(bytes) else { continue };
-            left -= text.len() + 40 + meta.path.as_str().len();
+            // The file may have grown since it was listed: never past what is left.
+            let Some(rest) = left.checked_sub(text.len() + 40 + meta.path.as_str().len()) else { continue };
+            left = rest;
             chosen.push((meta, text));
         }
         let files_text = files_section(&chosen, budget.saturating_sub(used_by_turns + tree_text.len()));

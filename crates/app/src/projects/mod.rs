@@ -59,6 +59,9 @@ pub enum ProjectError {
     FileExists(String),
     #[error("no such revision")]
     RevisionNotFound,
+    /// A generation job lost its lease: the change was not written.
+    #[error("the job's lease was lost")]
+    LeaseLost,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -72,6 +75,7 @@ impl From<PutFileError> for ProjectError {
             PutFileError::PathConflict(existing) => Self::PathConflict(existing),
             PutFileError::FileMissing(path) => Self::FileMissing(path),
             PutFileError::FileExists(path) => Self::FileExists(path),
+            PutFileError::LeaseLost => Self::LeaseLost,
             PutFileError::Storage(err) => err.into(),
         }
     }

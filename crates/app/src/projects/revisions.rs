@@ -2,7 +2,7 @@
 //! checked like the files API's (size, count, the plan's storage).
 
 use devora_domain::{FileMeta, FilePath, ProjectId, Revision, UserId};
-use devora_ports::{AppliedChanges, FileChange, FileLimits, RevisionPage, RevisionTarget};
+use devora_ports::{AppliedChanges, FileChange, FileLimits, JobLease, RevisionPage, RevisionTarget};
 use sha2::{Digest, Sha256};
 
 use super::{ProjectError, ProjectService, files_scope};
@@ -47,9 +47,10 @@ impl ProjectService {
         id: ProjectId,
         changes: Vec<FileChange>,
         target: RevisionTarget,
+        lease: Option<JobLease>,
     ) -> Result<AppliedChanges, ProjectError> {
         let limits = self.file_limits(owner).await?;
-        let applied = self.repo.apply_changes(id, changes, target, self.clock.now(), limits).await?;
+        let applied = self.repo.apply_changes(id, changes, target, self.clock.now(), limits, lease).await?;
         self.reads.invalidate(&[&files_scope(id)]).await;
         Ok(applied)
     }
@@ -73,6 +74,14 @@ impl ProjectService {
     /// Storage failures.
     pub async fn current_files(&self, id: ProjectId) -> Result<Vec<FileMeta>, ProjectError> {
         Ok(self.repo.list_files(id).await?)
+    }
+
+    /// The newest revision holding a generation job's changes, if it made any.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn job_revision(&self, id: ProjectId, job: devora_domain::JobId) -> Result<Option<u64>, ProjectError> {
+        Ok(self.repo.job_revision(id, job).await?)
     }
 
     /// Sets a revision's summary.

@@ -108,12 +108,15 @@ pub enum JobErrorCode {
     OutputLimit,
     /// The job's project was deleted while it was queued or running.
     ProjectGone,
+    /// The job stopped (its node stopped or was lost) after it had changed files:
+    /// it is not run again over its own changes; they are its revision.
+    Interrupted,
     /// Something on our side failed; logged with the job id.
     Internal,
 }
 
 impl JobErrorCode {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::WorkerLost,
         Self::BudgetExhausted,
         Self::ProviderUnavailable,
@@ -125,6 +128,7 @@ impl JobErrorCode {
         Self::TimeLimit,
         Self::OutputLimit,
         Self::ProjectGone,
+        Self::Interrupted,
         Self::Internal,
     ];
 
@@ -142,6 +146,7 @@ impl JobErrorCode {
             Self::TimeLimit => "time-limit",
             Self::OutputLimit => "output-limit",
             Self::ProjectGone => "project-gone",
+            Self::Interrupted => "interrupted",
             Self::Internal => "internal",
         }
     }

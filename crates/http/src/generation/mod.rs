@@ -86,6 +86,7 @@ fn error_code_dto(code: JobErrorCode) -> JobErrorCodeDto {
         JobErrorCode::TimeLimit => JobErrorCodeDto::TimeLimit,
         JobErrorCode::OutputLimit => JobErrorCodeDto::OutputLimit,
         JobErrorCode::ProjectGone => JobErrorCodeDto::ProjectGone,
+        JobErrorCode::Interrupted => JobErrorCodeDto::Interrupted,
         JobErrorCode::Internal => JobErrorCodeDto::Internal,
     }
 }

@@ -80,6 +80,8 @@ impl From<ProjectError> for ApiError {
                 Self::new(ErrorCode::Conflict, format!("\"{path}\" already exists in this project."))
             }
             ProjectError::RevisionNotFound => Self::new(ErrorCode::NotFound, "No such revision."),
+            // Only a generation job's writes carry a lease; a request never does.
+            ProjectError::LeaseLost => Self::internal("a job's lease reached the HTTP layer"),
             ProjectError::Internal(err) => Self::internal(err),
         }
     }

@@ -112,6 +112,9 @@ pub struct Outcome {
     pub summary: Option<String>,
     pub revision: Option<u64>,
     pub operations: Vec<devora_domain::generation::OperationReport>,
+    /// The run's usage as its worker counted it: the stored totals become at
+    /// least this (a settle that failed to write loses nothing).
+    pub usage: JobUsage,
 }
 
 #[async_trait]

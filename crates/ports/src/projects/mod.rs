@@ -55,6 +55,9 @@ pub enum PutFileError {
     /// A change may not replace this file (a rename's target).
     #[error("{0} already exists")]
     FileExists(String),
+    /// The generation job making the change no longer holds its lease: nothing was written.
+    #[error("the job's lease was lost")]
+    LeaseLost,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -85,6 +88,14 @@ pub enum RevisionTarget {
     /// Revision `n` (a job's, growing as its operations are applied). A path it
     /// already changed keeps its first `before`.
     Append(u64),
+}
+
+/// A generation job's hold on its work: changes it makes are written only while
+/// this fencing token is current (checked in the same transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLease {
+    pub job: JobId,
+    pub fence: i64,
 }
 
 /// What applying changes did.
@@ -180,7 +191,10 @@ pub trait ProjectRepository: Send + Sync + 'static {
 
     /// Applies `changes` together (all or none) under the project's lock, within
     /// `limits`, and records them in `target`: each path with its content's
-    /// SHA-256 before and after. Contents are stored once per SHA-256.
+    /// SHA-256 before and after. Contents are stored once per SHA-256. With a
+    /// `lease`, nothing is written unless that job still runs under that token
+    /// ([`PutFileError::LeaseLost`]). `Append(n)` to a revision that is no longer
+    /// the project's newest starts a new revision of the same job instead.
     ///
     /// # Errors
     /// [`PutFileError`]: a limit, a path conflict, a missing or existing file, the project gone.
@@ -191,7 +205,14 @@ pub trait ProjectRepository: Send + Sync + 'static {
         target: RevisionTarget,
         now: DateTime<Utc>,
         limits: FileLimits,
+        lease: Option<JobLease>,
     ) -> Result<AppliedChanges, PutFileError>;
+
+    /// The newest revision holding `job`'s changes, if it made any.
+    ///
+    /// # Errors
+    /// [`StorageError`].
+    async fn job_revision(&self, project: ProjectId, job: JobId) -> Result<Option<u64>, StorageError>;
 
     /// Sets a revision's summary (a job's, once it is known).
     ///

@@ -99,16 +99,26 @@ impl AdminStore for Database {
         // First, hold every admin's row and the target's (Postgres: row locks;
         // SQLite: the write lock): the count of active admins cannot change until
         // this decision commits, so two demotions at once cannot leave none.
-        users::Entity::update_many()
-            .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
-            .filter(
-                Condition::any()
-                    .add(users::Column::Role.eq(Role::Admin.as_str()))
-                    .add(users::Column::Id.eq(target.as_uuid())),
-            )
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
+        match self.backend() {
+            // Row locks taken in one order (by id), so two changes at once cannot deadlock.
+            crate::Backend::Postgres => {
+                crate::generation::sql::all(
+                    &txn,
+                    "SELECT id FROM users WHERE role = 'admin' OR id = $1 ORDER BY id FOR UPDATE",
+                    vec![target.as_uuid().into()],
+                )
+                .await?;
+            }
+            // SQLite: the first write takes the database's write lock.
+            crate::Backend::Sqlite => {
+                users::Entity::update_many()
+                    .col_expr(users::Column::UpdatedAt, Expr::col(users::Column::UpdatedAt))
+                    .filter(users::Column::Id.eq(target.as_uuid()))
+                    .exec(&txn)
+                    .await
+                    .map_err(storage)?;
+            }
+        }
         let Some(row) = users::Entity::find_by_id(target.as_uuid()).one(&txn).await.map_err(storage)? else {
             return Err(ChangeUserError::NotFound);
         };

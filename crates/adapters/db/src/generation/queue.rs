@@ -225,9 +225,12 @@ pub(super) async fn finish(
         &txn,
         "UPDATE generation_jobs SET status = $1, error_code = $2, error_message = $3, output = $4, \
            summary = $5, revision = $6, operations = $7, \
-           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $8, updated_at = $9, \
-           last_seq = last_seq + 1, progress = CASE WHEN $10 THEN 100 ELSE progress END \
-         WHERE id = $11 AND lease_fence = $12 AND status = 'running' RETURNING last_seq",
+           prompt_tokens = CASE WHEN prompt_tokens < $8 THEN $9 ELSE prompt_tokens END, \
+           completion_tokens = CASE WHEN completion_tokens < $10 THEN $11 ELSE completion_tokens END, \
+           usage_estimated = (usage_estimated OR $12), \
+           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $13, updated_at = $14, \
+           last_seq = last_seq + 1, progress = CASE WHEN $15 THEN 100 ELSE progress END \
+         WHERE id = $16 AND lease_fence = $17 AND status = 'running' RETURNING last_seq",
         vec![
             outcome.status.as_str().into(),
             code.into(),
@@ -236,6 +239,11 @@ pub(super) async fn finish(
             outcome.summary.into(),
             outcome.revision.and_then(|n| i64::try_from(n).ok()).into(),
             super::rows::encode_operations(&outcome.operations).into(),
+            i64::try_from(outcome.usage.prompt_tokens).unwrap_or(i64::MAX).into(),
+            i64::try_from(outcome.usage.prompt_tokens).unwrap_or(i64::MAX).into(),
+            i64::try_from(outcome.usage.completion_tokens).unwrap_or(i64::MAX).into(),
+            i64::try_from(outcome.usage.completion_tokens).unwrap_or(i64::MAX).into(),
+            outcome.usage.estimated.into(),
             chrono_to_value(now),
             chrono_to_value(now),
             (outcome.status == JobStatus::Succeeded).into(),

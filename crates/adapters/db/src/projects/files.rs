@@ -184,17 +184,31 @@ async fn record(
     net: &BTreeMap<String, (Option<String>, Option<String>)>,
     now: DateTime<Utc>,
 ) -> Result<u64, StorageError> {
-    let number = match target {
-        RevisionTarget::New { kind, job } => {
-            let newest: Option<i64> = revisions::Entity::find()
-                .select_only()
-                .column_as(Expr::cust("MAX(number)"), "n")
-                .filter(revisions::Column::ProjectId.eq(project.as_uuid()))
-                .into_tuple()
+    let newest: Option<i64> = revisions::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("MAX(number)"), "n")
+        .filter(revisions::Column::ProjectId.eq(project.as_uuid()))
+        .into_tuple()
+        .one(txn)
+        .await
+        .map_err(storage)?
+        .flatten();
+    // A job's revision that is no longer the newest (another change came in
+    // between) is not appended to: its history would no longer read in order.
+    let target = match target {
+        RevisionTarget::Append(n) if newest.is_some_and(|newest| newest > i64::try_from(n).unwrap_or(i64::MAX)) => {
+            let job = revisions::Entity::find_by_id((project.as_uuid(), i64::try_from(n).unwrap_or(i64::MAX)))
                 .one(txn)
                 .await
                 .map_err(storage)?
-                .flatten();
+                .and_then(|r| r.job_id)
+                .map(devora_domain::JobId::from_uuid);
+            RevisionTarget::New { kind: RevisionKind::Job, job }
+        }
+        target => target,
+    };
+    let number = match target {
+        RevisionTarget::New { kind, job } => {
             let number = newest.unwrap_or(0) + 1;
             revisions::Entity::insert(revisions::ActiveModel {
                 project_id: Set(project.as_uuid()),

@@ -10,7 +10,7 @@ use devora_domain::{
     ProjectId, ProjectName, Revision, RevisionKind, UserId,
 };
 use devora_ports::{
-    AppliedChanges, CreateProjectError, FileChange, FileLimits, NewProject, Page, PageCursor, ProjectPatch,
+    AppliedChanges, CreateProjectError, FileChange, FileLimits, JobLease, NewProject, Page, PageCursor, ProjectPatch,
     ProjectRepository, PutFileError, RevisionPage, RevisionTarget, StorageError,
 };
 use sea_orm::sea_query::Expr;
@@ -274,7 +274,7 @@ impl ProjectRepository for Database {
             create_only: false,
         };
         let target = RevisionTarget::New { kind: RevisionKind::Files, job: None };
-        let applied = self.apply_changes(project, vec![change], target, now, limits).await?;
+        let applied = self.apply_changes(project, vec![change], target, now, limits, None).await?;
         // Unchanged content writes nothing: the file is as it was.
         let meta = match applied.written.into_iter().next() {
             Some(meta) => meta,
@@ -291,7 +291,7 @@ impl ProjectRepository for Database {
         let change = FileChange::Delete { path: path.clone() };
         let target = RevisionTarget::New { kind: RevisionKind::Files, job: None };
         let limits = FileLimits { max_files: u32::MAX, max_project_bytes: u64::MAX };
-        match self.apply_changes(project, vec![change], target, Utc::now(), limits).await {
+        match self.apply_changes(project, vec![change], target, Utc::now(), limits, None).await {
             Ok(_) => Ok(true),
             Err(PutFileError::FileMissing(_) | PutFileError::ProjectGone) => Ok(false),
             Err(PutFileError::Storage(err)) => Err(err),
@@ -306,15 +306,33 @@ impl ProjectRepository for Database {
         target: RevisionTarget,
         now: DateTime<Utc>,
         limits: FileLimits,
+        lease: Option<JobLease>,
     ) -> Result<AppliedChanges, PutFileError> {
         let txn = self.connection().begin().await.map_err(storage)?;
         // Lock the project row first: limits, conflicts and revision numbers hold under concurrent writes.
         if !lock_project(&txn, project, None).await? {
             return Err(PutFileError::ProjectGone);
         }
+        if let Some(lease) = lease {
+            // The job's row, fenced, in this transaction: a worker that lost the job writes nothing.
+            let held = crate::generation::sql::one(
+                &txn,
+                "UPDATE generation_jobs SET lease_fence = lease_fence \
+                 WHERE id = $1 AND lease_fence = $2 AND status = 'running' RETURNING id",
+                vec![lease.job.as_uuid().into(), lease.fence.into()],
+            )
+            .await?;
+            if held.is_none() {
+                return Err(PutFileError::LeaseLost);
+            }
+        }
         let applied = files::apply_locked(&txn, project, changes, target, None, now, limits).await?;
         txn.commit().await.map_err(storage)?;
         Ok(applied)
+    }
+
+    async fn job_revision(&self, project: ProjectId, job: devora_domain::JobId) -> Result<Option<u64>, StorageError> {
+        revisions::of_job(self, project, job).await
     }
 
     async fn set_revision_summary(&self, project: ProjectId, number: u64, summary: &str) -> Result<(), StorageError> {

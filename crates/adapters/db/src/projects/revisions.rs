@@ -89,6 +89,17 @@ pub(super) async fn one(db: &Database, project: ProjectId, n: u64) -> Result<Opt
     revision_from(row, &changes).map(Some)
 }
 
+pub(super) async fn of_job(db: &Database, project: ProjectId, job: JobId) -> Result<Option<u64>, StorageError> {
+    let row = revisions::Entity::find()
+        .filter(revisions::Column::ProjectId.eq(project.as_uuid()))
+        .filter(revisions::Column::JobId.eq(job.as_uuid()))
+        .order_by_desc(revisions::Column::Number)
+        .one(db.connection())
+        .await
+        .map_err(storage)?;
+    row.map(|r| number(r.number)).transpose()
+}
+
 pub(super) async fn set_summary(db: &Database, project: ProjectId, n: u64, summary: &str) -> Result<(), StorageError> {
     revisions::Entity::update_many()
         .col_expr(revisions::Column::Summary, sea_orm::sea_query::Expr::value(summary.to_owned()))
@@ -166,7 +177,17 @@ pub(super) async fn restore(
     txn.commit().await.map_err(storage)?;
     match applied.revision {
         Some(made) => Ok(one(db, project, made).await?),
-        // Already in that state: nothing to record; the answer is the revision restored.
+        // Already in that state: nothing to record; the answer is the revision restored
+        // (for 0, the state before the first revision, which has no row: described here).
+        None if n == 0 => Ok(Some(Revision {
+            number: 0,
+            kind: RevisionKind::Restore,
+            job_id: None,
+            summary: Some("The state before the first revision".to_owned()),
+            restored_from: None,
+            created_at: now,
+            changes: Vec::new(),
+        })),
         None => Ok(one(db, project, n).await?),
     }
 }

@@ -174,6 +174,7 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
             summary: None,
             revision: None,
             operations: vec![],
+            usage: devora_domain::JobUsage::default(),
         };
         db.finish(&lease, outcome, t0 + secs(9)).await.unwrap();
         for id in [queued, running] {
@@ -181,6 +182,57 @@ async fn a_cancel_ends_a_queued_job_at_once_and_asks_a_running_one_to_stop() {
             assert_eq!(again, Some(CancelOutcome::AlreadyFinished));
         }
         assert_eq!(payloads(&db, running).await.len(), 4, "nothing appended to an ended job");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_whose_lease_was_taken_over_writes_no_file() {
+    use devora_domain::{FilePath, RevisionKind};
+    use devora_ports::{FileChange, FileLimits, JobLease, ProjectRepository, PutFileError, RevisionTarget};
+    on_both(|db| async move {
+        let owner = user(&db).await;
+        let project = crate::support::project(&db, owner).await;
+        let t0 = now();
+        let job = queue_job(&db, owner, Some(project), t0).await;
+        let a = claim(&db, "a", t0 + secs(1)).await.unwrap();
+        db.rescue_expired(t0 + secs(62), 3).await.unwrap();
+        let b = claim(&db, "b", t0 + secs(63)).await.unwrap();
+        let limits = FileLimits { max_files: 10, max_project_bytes: 10_000 };
+        let write = |content: &str| FileChange::Put {
+            path: FilePath::parse("src/a.ts").unwrap(),
+            content: content.as_bytes().to_vec(),
+            sha256: format!("sha-{content}"),
+            create_only: false,
+        };
+        let target = || RevisionTarget::New { kind: RevisionKind::Job, job: Some(job) };
+        let late = db
+            .apply_changes(
+                project,
+                vec![write("from a")],
+                target(),
+                t0 + secs(64),
+                limits,
+                Some(JobLease { job, fence: a.fence }),
+            )
+            .await;
+        assert!(matches!(late, Err(PutFileError::LeaseLost)), "{late:?}");
+        assert!(db.read_file(project, &FilePath::parse("src/a.ts").unwrap()).await.unwrap().is_none());
+        assert_eq!(db.job_revision(project, job).await.unwrap(), None);
+        let applied = db
+            .apply_changes(
+                project,
+                vec![write("from b")],
+                target(),
+                t0 + secs(64),
+                limits,
+                Some(JobLease { job, fence: b.fence }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(db.job_revision(project, job).await.unwrap(), applied.revision);
+        let (_, content) = db.read_file(project, &FilePath::parse("src/a.ts").unwrap()).await.unwrap().unwrap();
+        assert_eq!(content, b"from b");
     })
     .await;
 }

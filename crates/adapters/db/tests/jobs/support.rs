@@ -184,6 +184,7 @@ pub fn succeeded(output: &str) -> Outcome {
         summary: None,
         revision: None,
         operations: vec![],
+        usage: devora_domain::JobUsage::default(),
     }
 }
 
