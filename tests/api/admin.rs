@@ -235,6 +235,32 @@ scenario!(an_admin_stops_any_users_job_and_it_is_audited_once, [sqlite_memory], 
         "not-found",
     )
     .await;
+
+    // A suspended account's jobs stop: it spends nothing more.
+    llm.script(ScriptedReply::slow(400, Duration::from_millis(50)));
+    let res = app
+        .post_as(&user.access_token, "/api/v2/generation/agentic", &json!({"project_id": project, "prompt": "again"}))
+        .await;
+    let again = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    super::generation::wait_until(&app, &user.access_token, &again, |j| j["status"] == "running").await;
+    let res = app
+        .patch_as(
+            &boss.access_token,
+            &format!("/api/v2/admin/users/{}", user.user_id()),
+            &json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = app.get_json_as(&boss.access_token, &format!("/api/v2/admin/users/{}/jobs", user.user_id())).await;
+        let job = jobs["items"].as_array().unwrap().iter().find(|j| j["id"] == again.as_str()).unwrap().clone();
+        if job["status"] == "cancelled" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the suspended user's job still {}", job["status"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 });
 
 scenario!(
