@@ -3,13 +3,11 @@
 use devora_domain::admin::{AuditAction, AuditActor, AuditEntry, AuditEntryId};
 use devora_ports::admin::{AuditFilter, NewAuditEntry};
 use devora_ports::{Page, PageCursor, StorageError};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::entity::audit_log;
 use crate::errors::{corrupt, storage};
-use crate::projects::cut_page;
+use crate::projects::{cut_page, older_than};
 
 /// Appends `entry` on `conn` (a transaction, to record a change with it).
 pub(crate) async fn append(conn: &impl ConnectionTrait, entry: NewAuditEntry) -> Result<(), StorageError> {
@@ -71,11 +69,7 @@ pub(crate) async fn list(
         query = query.filter(C::CreatedAt.lt(to));
     }
     if let Some(c) = after {
-        query = query.filter(
-            Condition::any()
-                .add(C::CreatedAt.lt(c.created_at))
-                .add(Condition::all().add(C::CreatedAt.eq(c.created_at)).add(C::Id.lt(c.id))),
-        );
+        query = query.filter(older_than(C::CreatedAt, C::Id, c));
     }
     let mut rows = query
         .order_by_desc(C::CreatedAt)

@@ -24,7 +24,7 @@ use crate::Database;
 use crate::auth::{revoke_ids, user_from_row};
 use crate::entity::{oauth_identities, project_files, projects, sessions, users};
 use crate::errors::storage;
-use crate::projects::cut_page;
+use crate::projects::{cut_page, older_than};
 
 /// An account's role and status, as an audit entry's before or after.
 fn state_json(user: &User) -> String {
@@ -72,11 +72,7 @@ impl AdminStore for Database {
             query = query.filter(C::Status.eq(status.as_str()));
         }
         if let Some(c) = after {
-            query = query.filter(
-                Condition::any()
-                    .add(C::CreatedAt.lt(c.created_at))
-                    .add(Condition::all().add(C::CreatedAt.eq(c.created_at)).add(C::Id.lt(c.id))),
-            );
+            query = query.filter(older_than(C::CreatedAt, C::Id, c));
         }
         let mut rows = query
             .order_by_desc(C::CreatedAt)

@@ -21,14 +21,14 @@ use devora_ports::generation::{
 use devora_ports::{Page, PageCursor, StorageError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
 };
 
 use crate::Database;
 use crate::entity::{generation_events, generation_jobs, generation_tickets, users};
 use crate::errors::storage;
-use crate::projects::cut_page;
+use crate::projects::{cut_page, older_than};
 pub(crate) use rows::{encode, event_from_row, job_from_row};
 
 /// Holds the user's row until the transaction ends (Postgres: its row lock;
@@ -176,11 +176,7 @@ impl JobStore for Database {
             query = query.filter(C::Status.eq(status.as_str()));
         }
         if let Some(c) = after {
-            query = query.filter(
-                Condition::any()
-                    .add(C::CreatedAt.lt(c.created_at))
-                    .add(Condition::all().add(C::CreatedAt.eq(c.created_at)).add(C::Id.lt(c.id))),
-            );
+            query = query.filter(older_than(C::CreatedAt, C::Id, c));
         }
         let mut rows = query
             .order_by_desc(C::CreatedAt)

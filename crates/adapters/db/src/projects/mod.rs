@@ -92,6 +92,13 @@ async fn lock_project(
     Ok(lock.exec(txn).await.map_err(storage)?.rows_affected == 1)
 }
 
+/// Keyset paging, newest first: the rows after `c` (older, or as old with a smaller id).
+pub(crate) fn older_than<C: ColumnTrait>(created_at: C, id: C, c: PageCursor) -> Condition {
+    Condition::any()
+        .add(created_at.lt(c.created_at))
+        .add(Condition::all().add(created_at.eq(c.created_at)).add(id.lt(c.id)))
+}
+
 /// Keyset paging: `rows` were fetched with one row over `limit`; keeps `limit` of
 /// them and returns the cursor after the last kept one if there was more.
 pub(crate) fn cut_page<R>(rows: &mut Vec<R>, limit: u32, cursor: impl Fn(&R) -> PageCursor) -> Option<PageCursor> {
@@ -148,9 +155,7 @@ impl ProjectRepository for Database {
     async fn list(&self, owner: UserId, after: Option<PageCursor>, limit: u32) -> Result<Page<Project>, StorageError> {
         let mut query = projects::Entity::find().filter(projects::Column::OwnerId.eq(owner.as_uuid()));
         if let Some(c) = after {
-            query = query.filter(Condition::any().add(projects::Column::CreatedAt.lt(c.created_at)).add(
-                Condition::all().add(projects::Column::CreatedAt.eq(c.created_at)).add(projects::Column::Id.lt(c.id)),
-            ));
+            query = query.filter(older_than(projects::Column::CreatedAt, projects::Column::Id, c));
         }
         let mut rows = query
             .order_by_desc(projects::Column::CreatedAt)
