@@ -184,3 +184,36 @@ scenario!(
         assert_eq!(llm.requests().len(), 1, "not run again");
     }
 );
+
+scenario!(operators_list_and_cancel_jobs_from_the_command_line, [postgres_redis], threads = 4, |variant: Variant| {
+    let llm = LlmStandIn::start().await;
+    llm.script(ScriptedReply::slow(400, Duration::from_millis(50)));
+    let (_dir, plans) = plans_file(&roomy_limits());
+    let (front, worker_env) = deployment(variant, &llm, &plans).await;
+    let _worker = ServerProcess::start(&worker_env).await;
+    let (user, id) = start_job(&front).await;
+    wait_until(&front, &user.access_token, &id, |j| j["status"] == "running").await;
+    let command = |args: &[&str]| {
+        std::process::Command::new(devora_e2e::server_binary())
+            .env_clear()
+            .envs(front.node_env())
+            .env("RUST_LOG", "error")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = command(&["jobs", "list", "--status", "running"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8(listed.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|j| j["id"] == id.as_str() && j["status"] == "running"), "{lines:?}");
+    let cancelled = command(&["jobs", "cancel", &id]);
+    assert!(cancelled.status.success(), "{}", String::from_utf8_lossy(&cancelled.stderr));
+    assert!(llm.wait_for_abandoned(1, Duration::from_secs(2)).await, "the running node stopped the provider call");
+    let job = wait_until(&front, &user.access_token, &id, ended).await;
+    assert_eq!(job["status"], "cancelled");
+    let missing = command(&["jobs", "cancel", &uuid::Uuid::now_v7().to_string()]);
+    assert!(!missing.status.success());
+    let bad = command(&["jobs", "list", "--status", "nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+});
