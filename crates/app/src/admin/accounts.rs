@@ -46,10 +46,23 @@ impl AdminService {
     async fn stop_jobs_of(&self, user: UserId) {
         for status in [JobStatus::Queued, JobStatus::Running] {
             let filter = JobFilter { project: None, status: Some(status) };
-            let Ok(page) = self.ports.generation.list(user, filter, None, 100).await else { continue };
-            for job in page.items {
-                if let Err(err) = self.ports.generation.cancel(Some(user), job.id).await {
-                    tracing::warn!(job = %job.id, error = %err, "could not stop a suspended user's job");
+            let mut after = None;
+            loop {
+                let page = match self.ports.generation.list(user, filter, after, 100).await {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::warn!(user = %user, error = %err, "could not list a suspended user's jobs");
+                        break;
+                    }
+                };
+                for job in &page.items {
+                    if let Err(err) = self.ports.generation.cancel(Some(user), job.id).await {
+                        tracing::warn!(job = %job.id, error = %err, "could not stop a suspended user's job");
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
                 }
             }
         }

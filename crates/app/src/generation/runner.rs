@@ -21,6 +21,9 @@ use super::prompt::continue_prompt;
 use super::reply::{Fatal, Reply, Target};
 use crate::tasks::StopSignal;
 
+/// The most events held back by storage failures before deltas are dropped.
+const MAX_UNSENT: usize = 500;
+
 /// A reply shorter than this is not worth a call: the budget counts as exhausted.
 const MIN_OUTPUT_TOKENS: u32 = 16;
 
@@ -93,6 +96,8 @@ struct Run<'a> {
     reply: Reply,
     /// Events a storage failure kept from the log: sent first with the next ones.
     unsent: Vec<JobEventPayload>,
+    /// Tokens whose settle could not be written: added to the job when it ends.
+    unsettled: JobUsage,
 }
 
 impl Run<'_> {
@@ -116,6 +121,13 @@ impl Run<'_> {
                 // The log is behind; the run goes on and the next write sends these first.
                 tracing::warn!(error = %err, "could not append job events");
                 self.unsent = batch;
+                // A bounded backlog: past it, the oldest deltas give way.
+                while self.unsent.len() > MAX_UNSENT {
+                    match self.unsent.iter().position(|e| matches!(e, JobEventPayload::Delta { .. })) {
+                        Some(oldest) => drop(self.unsent.remove(oldest)),
+                        None => break,
+                    }
+                }
                 Ok(())
             }
         }
@@ -138,7 +150,10 @@ impl Run<'_> {
             }
             Err(FencedError::Lost) => Err(Halt::Lost),
             Err(FencedError::Storage(err)) => {
-                tracing::warn!(error = %err, reserved, "could not settle a call's tokens");
+                tracing::warn!(error = %err, reserved, "could not settle a call's tokens; they are added at the end");
+                self.unsettled.prompt_tokens += usage.prompt_tokens;
+                self.unsettled.completion_tokens += usage.completion_tokens;
+                self.unsettled.estimated |= usage.estimated;
                 Ok(())
             }
         }
@@ -175,12 +190,12 @@ impl Run<'_> {
         while !output.is_char_boundary(start) {
             start += 1;
         }
-        vec![
-            system,
-            request,
-            ChatMessage { role: ChatRole::Assistant, content: output[start..].to_owned() },
-            ChatMessage { role: ChatRole::User, content: ask },
-        ]
+        let mut messages = vec![system, request];
+        if start < output.len() {
+            messages.push(ChatMessage { role: ChatRole::Assistant, content: output[start..].to_owned() });
+        }
+        messages.push(ChatMessage { role: ChatRole::User, content: ask });
+        messages
     }
 
     /// Feeds reply text to the protocol; applies what completed and reports it,
@@ -227,10 +242,12 @@ impl Run<'_> {
             let room = u32::try_from(window.tokens.saturating_sub(prompt_estimate)).unwrap_or(u32::MAX);
             let wanted = left.min(config.max_tokens_per_call).min(room);
             if wanted < MIN_OUTPUT_TOKENS {
-                return End::Failed(
-                    JobErrorCode::OutputLimit,
-                    "the model's window leaves no room for the reply".into(),
-                );
+                let why = if left < MIN_OUTPUT_TOKENS {
+                    "the job reached its cap on output tokens"
+                } else {
+                    "the model's window leaves no room for the reply"
+                };
+                return End::Failed(JobErrorCode::OutputLimit, why.into());
             }
             let reserved = service
                 .ports
@@ -367,7 +384,17 @@ impl GenerationService {
         tracing::info!(model = %lease.job.model, kind = lease.job.kind.as_str(), "job started");
         self.ports.signals.publish(JobSignal::Events { job: lease.job.id, seq: lease.seq }).await;
         let Some(model) = self.ports.model.clone() else { return };
-        if let Some(revision) = self.changed_files_before(&lease).await {
+        let earlier = match self.changed_files_before(&lease).await {
+            Ok(earlier) => earlier,
+            Err(err) => {
+                // Not knowing is not running: back to the queue, to look again later.
+                tracing::warn!(error = %err, "could not look for an earlier attempt's changes; job released");
+                self.write_end(&lease, End::Halted(Halt::Drain), String::new(), Reply::new(None), JobUsage::default())
+                    .await;
+                return;
+            }
+        };
+        if let Some(revision) = earlier {
             // An earlier attempt changed files and was cut off: running again would
             // apply its reply over its own changes. It ends here, its changes kept.
             let end = End::Failed(
@@ -396,11 +423,15 @@ impl GenerationService {
                 fence: lease.fence,
             })),
             unsent: Vec::new(),
+            unsettled: JobUsage::default(),
         };
         let end = tokio::select! {
             end = run.rounds(model.as_ref()) => end,
             () = self.watchdog(&lease, &halt_tx, stop) => End::Halted(Halt::Lost),
         };
+        if !run.unsent.is_empty() && !matches!(end, End::Halted(Halt::Lost)) {
+            let _ = run.emit(Vec::new()).await;
+        }
         let output = std::mem::take(&mut run.output);
         let mut reply = run.reply;
         // What is still held is flushed and an operation left open is refused
@@ -412,20 +443,14 @@ impl GenerationService {
                 Err(err) => fatal(err),
             },
         };
-        let usage = run.usage;
-        self.write_end(&lease, end, output, reply, usage).await;
+        let unsettled = run.unsettled;
+        self.write_end(&lease, end, output, reply, unsettled).await;
     }
 
     /// The revision an earlier attempt of this job left, if it changed files.
-    async fn changed_files_before(&self, lease: &Lease) -> Option<u64> {
-        let project = lease.job.project_id?;
-        match self.ports.projects.job_revision(project, lease.job.id).await {
-            Ok(revision) => revision,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not look for an earlier attempt's changes");
-                None
-            }
-        }
+    async fn changed_files_before(&self, lease: &Lease) -> Result<Option<u64>, crate::projects::ProjectError> {
+        let Some(project) = lease.job.project_id else { return Ok(None) };
+        self.ports.projects.job_revision(project, lease.job.id).await
     }
 
     /// Extends the lease, and raises a halt on a cancel (signal or flag), a

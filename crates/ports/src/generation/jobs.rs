@@ -112,8 +112,8 @@ pub struct Outcome {
     pub summary: Option<String>,
     pub revision: Option<u64>,
     pub operations: Vec<devora_domain::generation::OperationReport>,
-    /// The run's usage as its worker counted it: the stored totals become at
-    /// least this (a settle that failed to write loses nothing).
+    /// Tokens of calls whose settle could not be written: added to the job's
+    /// usage now, so a failed write loses nothing.
     pub usage: JobUsage,
 }
 

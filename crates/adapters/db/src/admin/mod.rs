@@ -100,7 +100,7 @@ impl AdminStore for Database {
             crate::Backend::Postgres => {
                 crate::generation::sql::all(
                     &txn,
-                    "SELECT id FROM users WHERE role = 'admin' OR id = $1 ORDER BY id FOR UPDATE",
+                    "SELECT id FROM users WHERE role = 'admin' OR id = $1 ORDER BY id FOR NO KEY UPDATE",
                     vec![target.as_uuid().into()],
                 )
                 .await?;

@@ -225,12 +225,11 @@ pub(super) async fn finish(
         &txn,
         "UPDATE generation_jobs SET status = $1, error_code = $2, error_message = $3, output = $4, \
            summary = $5, revision = $6, operations = $7, \
-           prompt_tokens = CASE WHEN prompt_tokens < $8 THEN $9 ELSE prompt_tokens END, \
-           completion_tokens = CASE WHEN completion_tokens < $10 THEN $11 ELSE completion_tokens END, \
-           usage_estimated = (usage_estimated OR $12), \
-           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $13, updated_at = $14, \
-           last_seq = last_seq + 1, progress = CASE WHEN $15 THEN 100 ELSE progress END \
-         WHERE id = $16 AND lease_fence = $17 AND status = 'running' RETURNING last_seq",
+           prompt_tokens = prompt_tokens + $8, completion_tokens = completion_tokens + $9, \
+           usage_estimated = (usage_estimated OR $10), \
+           reserved_tokens = 0, lease_owner = NULL, lease_until = NULL, finished_at = $11, updated_at = $12, \
+           last_seq = last_seq + 1, progress = CASE WHEN $13 THEN 100 ELSE progress END \
+         WHERE id = $14 AND lease_fence = $15 AND status = 'running' RETURNING last_seq",
         vec![
             outcome.status.as_str().into(),
             code.into(),
@@ -240,8 +239,6 @@ pub(super) async fn finish(
             outcome.revision.and_then(|n| i64::try_from(n).ok()).into(),
             super::rows::encode_operations(&outcome.operations).into(),
             i64::try_from(outcome.usage.prompt_tokens).unwrap_or(i64::MAX).into(),
-            i64::try_from(outcome.usage.prompt_tokens).unwrap_or(i64::MAX).into(),
-            i64::try_from(outcome.usage.completion_tokens).unwrap_or(i64::MAX).into(),
             i64::try_from(outcome.usage.completion_tokens).unwrap_or(i64::MAX).into(),
             outcome.usage.estimated.into(),
             chrono_to_value(now),
@@ -434,6 +431,14 @@ pub(super) async fn rescue_expired(
                 )
                 .await?;
                 if ended.is_some() {
+                    // What its attempts changed stays, as the job's revision.
+                    sql::one(
+                        db.connection(),
+                        "UPDATE generation_jobs SET revision = \
+                           (SELECT MAX(r.number) FROM revisions r WHERE r.job_id = $1) WHERE id = $2 RETURNING id",
+                        vec![id.as_uuid().into(), id.as_uuid().into()],
+                    )
+                    .await?;
                     report.failed.push(id);
                 }
             }
