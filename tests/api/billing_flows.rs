@@ -359,6 +359,24 @@ scenario!(reconcile_repairs_drift_once, [sqlite_memory, postgres_redis], |varian
     assert_eq!(b.plan(&token).await["plan_id"], "free");
     let again = billing.reconcile().await.unwrap();
     assert!(again.repaired.is_empty(), "idempotent: {again:?}");
+
+    // Through the admin API, a run is audited with its summary.
+    let address = unique_email();
+    let ops = devora_server::operator_admin(&b.app.settings(vec![])).await.unwrap();
+    let email = devora_domain::Email::parse(&address).unwrap();
+    ops.create_admin(
+        email,
+        devora_domain::Password::parse(PASSWORD).unwrap(),
+        devora_domain::UserName::parse("Ops").unwrap(),
+    )
+    .await
+    .unwrap();
+    let admin = b.app.sign_in(&address, PASSWORD).await.access_token;
+    let res = b.app.post_as(&admin, "/api/v2/admin/billing/reconcile", &json!({})).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let log = b.app.get_json_as(&admin, "/api/v2/admin/audit-log?action=billing_reconciled").await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1);
+    assert_eq!(log["items"][0]["after"], json!({"checked": "1", "repaired": "0", "failed": "0"}));
 });
 
 scenario!(

@@ -201,14 +201,15 @@ pub async fn billing_reconcile() -> ExitCode {
         Err(code) => return code,
     };
     telemetry::init(settings.log_format);
-    let billing = match devora_server::operator_billing(&settings).await {
-        Ok(billing) => billing,
+    // Through administration, so the run is recorded in the audit log (actor `cli`).
+    let admin = match devora_server::operator_admin(&settings).await {
+        Ok(admin) => admin,
         Err(err) => {
             eprintln!("{err}");
             return ExitCode::FAILURE;
         }
     };
-    match billing.reconcile().await {
+    match admin.reconcile(&devora_app::admin::Actor::cli()).await {
         Ok(report) => {
             let json = serde_json::json!({
                 "checked": report.checked,
