@@ -172,7 +172,8 @@ test("the installed package imports under Node ESM, with the enum values", async
     import * as api from "@devora/api-client";
     const names = ["ERROR_CODES", "FIELD_ERROR_CODES", "OAUTH_CALLBACK_ERRORS", "OAUTH_PROVIDER_IDS", "USER_ROLES",
       "ACCOUNT_STATUSES", "FRAMEWORKS", "MESSAGE_ROLES", "COMPONENT_STATES", "REVISION_KINDS", "OPERATION_KINDS",
-      "REFUSAL_REASONS"];
+      "REFUSAL_REASONS", "BILLING_INTERVALS", "SUBSCRIPTION_STATUSES", "INVOICE_STATUSES", "JOB_KINDS", "JOB_STATUSES",
+      "JOB_ERROR_CODES", "AUDIT_ACTIONS", "SIGN_IN_METHODS"];
     for (const name of names) assert.ok(Array.isArray(api[name]) && api[name].length > 0, name);
     assert.ok(api.ERROR_CODES.includes("not-found"));
     assert.deepEqual(api.OAUTH_PROVIDER_IDS, ["google", "github"]);
