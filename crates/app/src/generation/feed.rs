@@ -36,12 +36,6 @@ impl GenerationService {
 }
 
 impl EventFeed {
-    /// The last sequence number handed out.
-    #[must_use]
-    pub fn position(&self) -> u64 {
-        self.after
-    }
-
     /// Whether the job's `end` event was handed out.
     #[must_use]
     pub fn ended(&self) -> bool {

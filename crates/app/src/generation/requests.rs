@@ -272,12 +272,4 @@ impl GenerationService {
             concurrent_limit: u64::from(entitlement.limits.concurrent_jobs),
         })
     }
-
-    /// Jobs by status and the queue's age, for metrics and operators.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn queue_stats(&self) -> Result<devora_ports::generation::QueueStats, GenerationError> {
-        Ok(self.ports.jobs.queue_stats(self.ports.clock.now()).await?)
-    }
 }

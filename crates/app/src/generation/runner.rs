@@ -360,7 +360,6 @@ impl Run<'_> {
                 }
                 FinishReason::Stop | FinishReason::ToolCalls if open.is_none() => return End::Done,
                 _ if round < config.max_rounds => {
-                    let _ = reply;
                     transcript = self.continuation(window, continue_prompt(open.as_ref()));
                 }
                 _ => {}
@@ -484,7 +483,8 @@ impl GenerationService {
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => listening = false,
                     _ => {}
                 },
-                () = stop.stopped(), if !stop.is_stopped() || halt.borrow().is_none() => raise(Halt::Drain),
+                // Once any halt is raised this branch is off (a fired stop would resolve at once, forever).
+                () = stop.stopped(), if halt.borrow().is_none() => raise(Halt::Drain),
                 () = tokio::time::sleep_until(deadline) => raise(Halt::TimeLimit),
             }
         }

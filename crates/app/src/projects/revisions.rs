@@ -17,12 +17,6 @@ impl ProjectService {
         })
     }
 
-    /// The largest file the server accepts.
-    #[must_use]
-    pub fn max_file_bytes(&self) -> u64 {
-        self.config.max_file_bytes
-    }
-
     /// A `Put` change for `content`, or `FileTooLarge`.
     ///
     /// # Errors
