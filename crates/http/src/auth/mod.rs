@@ -9,6 +9,7 @@ pub(crate) mod passwords;
 mod principal;
 pub(crate) mod sessions;
 
+pub(crate) use principal::unauthenticated;
 pub use principal::{Authenticated, VerifiedClaims, bearer_token};
 
 use actix_web::dev::HttpServiceFactory;

@@ -17,7 +17,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-pub(super) fn unauthenticated(code: ErrorCode, detail: &str) -> ApiError {
+pub(crate) fn unauthenticated(code: ErrorCode, detail: &str) -> ApiError {
     ApiError::new(code, detail)
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"devora\""))
 }

@@ -6,6 +6,7 @@ use devora_app::generation::GenerationError;
 use devora_domain::generation::LimitKind;
 
 use crate::ApiError;
+use crate::auth::unauthenticated;
 use crate::error::field_error;
 
 impl From<GenerationError> for ApiError {
@@ -47,11 +48,10 @@ impl From<GenerationError> for ApiError {
                 count,
                 None,
             ),
-            GenerationError::InvalidTicket => Self::new(
+            GenerationError::InvalidTicket => unauthenticated(
                 ErrorCode::TicketInvalid,
                 "The stream ticket is unknown, spent, expired or for another job; ask for a new one.",
-            )
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"devora\"")),
+            ),
             GenerationError::Provider(err) => {
                 tracing::warn!(error = %err, "model provider failed");
                 Self::new(ErrorCode::ProviderUnavailable, "The model provider cannot be reached; try again shortly.")

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message};
@@ -18,6 +18,7 @@ use utoipa::IntoParams;
 
 use super::{event_dto, job_id};
 use crate::auth::bearer_token;
+use crate::auth::unauthenticated;
 use crate::error::field_error;
 use crate::{ApiError, AppState};
 
@@ -43,11 +44,10 @@ async fn watcher(state: &AppState, req: &HttpRequest, job: JobId, ticket: Option
         return Ok(state.generation.redeem_ticket(ticket, job).await?);
     }
     let Some(token) = bearer_token(req.headers()) else {
-        return Err(ApiError::new(
+        return Err(unauthenticated(
             ErrorCode::Unauthenticated,
             "Send an access token (Authorization: Bearer) or a stream ticket (?ticket=).",
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"devora\"")));
+        ));
     };
     Ok(state.auth.authenticate(token).await?.user_id)
 }
