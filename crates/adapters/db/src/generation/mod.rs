@@ -29,6 +29,7 @@ use crate::Database;
 use crate::entity::{generation_events, generation_jobs, generation_tickets, users};
 use crate::errors::storage;
 use crate::projects::{cut_page, older_than};
+pub(crate) use queue::hold_job;
 pub(crate) use rows::{encode, event_from_row, job_from_row};
 
 /// Holds the user's row until the transaction ends (Postgres: its row lock;

@@ -131,16 +131,25 @@ pub(super) async fn append_events(
     Ok((events, state))
 }
 
-/// Fenced no-op write: holds the job's row and proves the lease, or `Lost`.
-async fn hold(txn: &impl sea_orm::ConnectionTrait, lease: &Lease) -> Result<(), FencedError> {
+/// Fenced no-op write: holds a running job's row until the transaction ends
+/// and proves `fence` is still its lease; `false` when it is not.
+pub(crate) async fn hold_job(
+    conn: &impl sea_orm::ConnectionTrait,
+    job: JobId,
+    fence: i64,
+) -> Result<bool, StorageError> {
     let row = sql::one(
-        txn,
+        conn,
         "UPDATE generation_jobs SET lease_fence = lease_fence \
          WHERE id = $1 AND lease_fence = $2 AND status = 'running' RETURNING id",
-        vec![lease.job.id.as_uuid().into(), lease.fence.into()],
+        vec![job.as_uuid().into(), fence.into()],
     )
     .await?;
-    lost(row).map(|_| ())
+    Ok(row.is_some())
+}
+
+async fn hold(txn: &impl sea_orm::ConnectionTrait, lease: &Lease) -> Result<(), FencedError> {
+    if hold_job(txn, lease.job.id, lease.fence).await? { Ok(()) } else { Err(FencedError::Lost) }
 }
 
 pub(super) async fn reserve_tokens(

@@ -320,14 +320,7 @@ impl ProjectRepository for Database {
         }
         if let Some(lease) = lease {
             // The job's row, fenced, in this transaction: a worker that lost the job writes nothing.
-            let held = crate::generation::sql::one(
-                &txn,
-                "UPDATE generation_jobs SET lease_fence = lease_fence \
-                 WHERE id = $1 AND lease_fence = $2 AND status = 'running' RETURNING id",
-                vec![lease.job.as_uuid().into(), lease.fence.into()],
-            )
-            .await?;
-            if held.is_none() {
+            if !crate::generation::hold_job(&txn, lease.job, lease.fence).await? {
                 return Err(PutFileError::LeaseLost);
             }
         }
