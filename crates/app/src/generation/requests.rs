@@ -71,12 +71,10 @@ impl GenerationService {
     ) -> Result<Job, GenerationError> {
         self.model()?;
         self.ports.projects.get(user, project).await?;
-        let terms = self.terms(user, model).await?;
         // The prompt joins the conversation before the job can run (so it comes
         // before the reply), and only when the budget admits the job; a limit
         // reached in the moment between is the one case that leaves it unanswered.
-        let usage = self.ports.jobs.period_usage(user, terms.period_start).await?;
-        admit(&terms.admission, &usage).map_err(GenerationError::Limit)?;
+        let terms = self.admitted_terms(user, model).await?;
         if let Ok(content) = MessageContent::parse(prompt.as_str()) {
             self.ports.projects.record_message(project, MessageRole::User, content).await?;
         }
@@ -96,10 +94,8 @@ impl GenerationService {
         model: Option<String>,
     ) -> Result<(Job, Project), GenerationError> {
         self.model()?;
-        let terms = self.terms(user, model).await?;
         // Refuse before creating anything when the budget already says no.
-        let usage = self.ports.jobs.period_usage(user, terms.period_start).await?;
-        admit(&terms.admission, &usage).map_err(GenerationError::Limit)?;
+        let terms = self.admitted_terms(user, model).await?;
         let project =
             self.ports.projects.create(user, spec.name.clone(), spec.description.clone(), spec.framework()).await?;
         match self.queue(user, Some(project.id), JobKind::Fullstack, spec.prompt(), terms).await {
@@ -124,6 +120,15 @@ impl GenerationService {
         }
         let (period_start, resets_at) = billing_period(self.ports.clock.now());
         Ok(Terms { model, admission: Admission::from_limits(&limits, resets_at), period_start })
+    }
+
+    /// [`Self::terms`], refused at once when the month already says no (the
+    /// store decides again, atomically, when it queues the job).
+    async fn admitted_terms(&self, user: UserId, model: Option<String>) -> Result<Terms, GenerationError> {
+        let terms = self.terms(user, model).await?;
+        let usage = self.ports.jobs.period_usage(user, terms.period_start).await?;
+        admit(&terms.admission, &usage).map_err(GenerationError::Limit)?;
+        Ok(terms)
     }
 
     async fn queue(
