@@ -4,31 +4,17 @@
 //! nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+mod common;
 
 use chrono::{SubsecRound, Utc};
-use devora_db::{Database, DbConfig};
+use devora_db::Database;
 use devora_domain::admin::{AdminRefusal, AuditActor, UserPatch};
 use devora_domain::{Email, Role, UserId, UserName, UserStatus};
 use devora_ports::admin::{AdminStore, AuditContext, AuditFilter, ChangeUserError};
 use devora_ports::{NewUser, UserRepository};
 use sea_orm::{ConnectionTrait, DbBackend};
 
-fn config(url: String) -> DbConfig {
-    DbConfig {
-        url,
-        max_connections: 4,
-        min_connections: 0,
-        connect_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(60),
-        sqlite_busy_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(10),
-    }
-}
-
-fn unique() -> String {
-    format!("{:x}{:x}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
-}
+use common::unique;
 
 async fn user(db: &Database, role: Role) -> UserId {
     let id = UserId::new();
@@ -93,35 +79,7 @@ async fn a_change_and_its_entry_commit_together(db: &Database) {
     assert_eq!(log.items[0].after.as_deref(), Some(r#"{"role":"user","status":"suspended"}"#));
 }
 
-#[tokio::test]
-async fn a_change_and_its_audit_entry_are_one_transaction_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("devora-admin-test-{}", unique()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = Database::connect(&config(format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))).await.unwrap();
-    a_change_and_its_entry_commit_together(&db).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
-async fn a_change_and_its_audit_entry_are_one_transaction_on_postgres() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").is_err(), "CI must run the Postgres tests: set TEST_DATABASE_URL");
-        eprintln!("postgres skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
-    let admin = Database::connect(&config(admin_url.clone())).await.unwrap();
-    let name = format!("devora_admin_test_{}", unique());
-    admin.connection().execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let db = Database::connect(&config(format!("{base}/{name}"))).await.unwrap();
-    let outcome = tokio::spawn({
-        let db = db.clone();
-        async move { a_change_and_its_entry_commit_together(&db).await }
-    })
-    .await;
-    db.connection().clone().close().await.unwrap();
-    admin.connection().execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_and_its_audit_entry_are_one_transaction() {
+    common::on_both_unmigrated(|db| async move { a_change_and_its_entry_commit_together(&db).await }).await;
 }

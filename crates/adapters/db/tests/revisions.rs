@@ -2,31 +2,17 @@
 //! on Postgres too when `TEST_DATABASE_URL` names a server, as in CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+mod common;
 
 use chrono::{SubsecRound, Utc};
+use devora_db::Database;
 use devora_db::migration::Migrator;
-use devora_db::{Database, DbConfig};
 use devora_domain::{Email, FilePath, ProjectId, ProjectName, RevisionKind, Role, UserId, UserName};
 use devora_ports::{FileLimits, NewProject, NewUser, ProjectRepository, UserRepository};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use sea_orm_migration::MigratorTrait;
 
-fn config(url: String) -> DbConfig {
-    DbConfig {
-        url,
-        max_connections: 4,
-        min_connections: 0,
-        connect_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(60),
-        sqlite_busy_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(10),
-    }
-}
-
-fn unique() -> String {
-    format!("{:x}{:x}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
-}
+use common::unique;
 
 /// The migrations before revisions, some files stored the old way, then the rest.
 async fn files_survive_the_move_to_blobs(db: &Database) {
@@ -124,35 +110,7 @@ async fn files_survive_the_move_to_blobs(db: &Database) {
     assert_eq!(left, 0, "deleting a project removes its contents");
 }
 
-#[tokio::test]
-async fn file_contents_move_to_blobs_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("devora-rev-test-{}", unique()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = Database::connect(&config(format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))).await.unwrap();
-    files_survive_the_move_to_blobs(&db).await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
-async fn file_contents_move_to_blobs_on_postgres() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").is_err(), "CI must run the Postgres tests: set TEST_DATABASE_URL");
-        eprintln!("postgres skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
-    let admin = Database::connect(&config(admin_url.clone())).await.unwrap();
-    let name = format!("devora_rev_test_{}", unique());
-    admin.connection().execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let db = Database::connect(&config(format!("{base}/{name}"))).await.unwrap();
-    let outcome = tokio::spawn({
-        let db = db.clone();
-        async move { files_survive_the_move_to_blobs(&db).await }
-    })
-    .await;
-    db.connection().clone().close().await.unwrap();
-    admin.connection().execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_contents_move_to_blobs() {
+    common::on_both_unmigrated(|db| async move { files_survive_the_move_to_blobs(&db).await }).await;
 }

@@ -4,6 +4,9 @@
 //! database too: every test runs its body on both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod budget;
 mod fencing;
 mod queue;
