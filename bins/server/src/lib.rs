@@ -84,7 +84,7 @@ impl Adapters {
                 let store = RedisStore::new(&RedisConfig {
                     url: redis.url.expose_secret().to_owned(),
                     key_prefix: redis.key_prefix.clone(),
-                    pool_size: redis.pool_size,
+                    connections: redis.connections,
                     op_timeout: redis.op_timeout,
                     breaker_threshold: redis.breaker_threshold,
                     breaker_cooldown: redis.breaker_cooldown,

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Script};
 use devora_ports::{Cache, CacheError};
 
 use crate::store::RedisStore;
@@ -149,7 +149,7 @@ impl Cache for RedisCache {
         let value = value.to_vec();
         self.store
             .run(|mut conn| async move {
-                deadpool_redis::redis::cmd("SET")
+                redis::cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("PX")

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis::Script;
+use redis::Script;
 use devora_domain::{PolicyName, Quota};
 use devora_ports::{RateLimitDecision, RateLimitError, RateLimiter};
 

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::redis;
 use devora_domain::JobId;
 use devora_ports::generation::{JobSignal, JobSignals};
 use futures_util::StreamExt;

@@ -1,19 +1,26 @@
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts};
 use devora_ports::{Probe, ProbeError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::breaker::{Breaker, BreakerState};
+
+/// A connection handed to an operation: a clone of a shared multiplexed
+/// connection (cheap; concurrent commands from every request are pipelined on it).
+pub type Connection = ConnectionManager;
 
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     pub url: String,
     /// Prepended to every key, so several deployments (or test runs) can share one Redis.
     pub key_prefix: String,
-    pub pool_size: usize,
+    /// Multiplexed connections, used in turn. One already carries every request
+    /// of the node (commands are pipelined); more spread the reading of replies.
+    pub connections: usize,
     /// Upper bound on any one operation, connection included.
     pub op_timeout: Duration,
     /// Consecutive failures that open the circuit.
@@ -34,40 +41,66 @@ pub enum RedisError {
     Backend(String),
 }
 
-/// A Redis pool with a per-operation timeout and a circuit breaker, shared by the
-/// cache, the rate limiter and the health probe.
+/// Shared multiplexed connections with a per-operation timeout and a circuit
+/// breaker, used by the cache, the rate limiter and the health probe.
+///
+/// Not a pool: a pool checks a connection out per operation, and deadpool-redis
+/// pings it on every checkout (a second round trip per command, measured in
+/// `docs/benchmarks.md`). A multiplexed connection is safe to share, so every
+/// operation uses one directly; redis-rs's `ConnectionManager` reconnects it when
+/// it drops. One that stops answering (a black-holed socket) is replaced after a
+/// timeout, since only a dropped connection makes the manager reconnect by itself.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: Pool,
+    client: redis::Client,
+    manager: ConnectionManagerConfig,
+    slots: Vec<RwLock<Arc<ConnectionManager>>>,
+    next: AtomicUsize,
     prefix: String,
     op_timeout: Duration,
     breaker: Breaker,
 }
 
+impl Inner {
+    fn connect(&self) -> Result<Arc<ConnectionManager>, RedisError> {
+        lazy_manager(&self.client, &self.manager)
+    }
+}
+
+fn lazy_manager(client: &redis::Client, config: &ConnectionManagerConfig) -> Result<Arc<ConnectionManager>, RedisError> {
+    ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+        .map(Arc::new)
+        .map_err(|e| RedisError::Config(e.to_string()))
+}
+
 impl RedisStore {
-    /// Builds the pool. Connections are made lazily, so this succeeds while Redis is down.
+    /// Builds the connections. They connect lazily, so this succeeds while Redis is down.
     ///
     /// # Errors
     /// [`RedisError::Config`] when the URL cannot be parsed.
     pub fn new(config: &RedisConfig) -> Result<Self, RedisError> {
-        let mut cfg = Config::from_url(config.url.clone());
-        cfg.pool = Some(PoolConfig {
-            max_size: config.pool_size.max(1),
-            timeouts: Timeouts {
-                wait: Some(config.op_timeout),
-                create: Some(config.op_timeout),
-                recycle: Some(config.op_timeout),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| RedisError::Config(e.to_string()))?;
+        let client = redis::Client::open(config.url.as_str()).map_err(|e| RedisError::Config(e.to_string()))?;
+        // Reconnection is retried by the next operations, not by the manager on
+        // its own: a failed attempt answers at once, the breaker does the rest.
+        let manager = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(100))
+            .set_connection_timeout(Some(config.op_timeout))
+            .set_response_timeout(Some(config.op_timeout));
+        let slots = (0..config.connections.max(1))
+            .map(|_| lazy_manager(&client, &manager).map(RwLock::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
+                client,
+                manager,
+                slots,
+                next: AtomicUsize::new(0),
                 prefix: config.key_prefix.clone(),
                 op_timeout: config.op_timeout,
                 breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
@@ -93,7 +126,7 @@ impl RedisStore {
         self.inner.breaker.state()
     }
 
-    /// Runs `op` on a pooled connection, unless the circuit is open, within the
+    /// Runs `op` on a shared connection, unless the circuit is open, within the
     /// operation timeout; the outcome feeds the breaker and the `redis_up` gauge.
     ///
     /// # Errors
@@ -101,7 +134,7 @@ impl RedisStore {
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
         F: FnOnce(Connection) -> Fut,
-        Fut: Future<Output = Result<T, deadpool_redis::redis::RedisError>>,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         if !self.inner.breaker.allow() {
             return Err(RedisError::CircuitOpen);
@@ -109,17 +142,32 @@ impl RedisStore {
         self.run_unguarded(op).await
     }
 
+    fn slot(&self) -> (usize, Arc<ConnectionManager>) {
+        let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
+        let slot = &self.inner.slots[index];
+        let manager = slot.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |m| m.clone());
+        (index, manager)
+    }
+
+    /// Replaces a connection that timed out, unless another caller already did.
+    fn replace(&self, index: usize, stale: &Arc<ConnectionManager>) {
+        let Ok(fresh) = self.inner.connect() else { return };
+        let mut slot = self.inner.slots[index].write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::ptr_eq(&slot, stale) {
+            *slot = fresh;
+        }
+    }
+
     async fn run_unguarded<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
         F: FnOnce(Connection) -> Fut,
-        Fut: Future<Output = Result<T, deadpool_redis::redis::RedisError>>,
+        Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        let attempt = async {
-            let conn = self.inner.pool.get().await.map_err(|e| RedisError::Backend(e.to_string()))?;
-            op(conn).await.map_err(|e| RedisError::Backend(e.to_string()))
-        };
-        let outcome = match tokio::time::timeout(self.inner.op_timeout, attempt).await {
-            Ok(result) => result,
+        let (index, manager) = self.slot();
+        let outcome = match tokio::time::timeout(self.inner.op_timeout, op((*manager).clone())).await {
+            Ok(result) => result.map_err(|e| {
+                if e.is_timeout() { RedisError::Timeout } else { RedisError::Backend(e.to_string()) }
+            }),
             Err(_) => Err(RedisError::Timeout),
         };
         match &outcome {
@@ -128,6 +176,9 @@ impl RedisStore {
                 metrics::gauge!("redis_up").set(1.0);
             }
             Err(err) => {
+                if matches!(err, RedisError::Timeout) {
+                    self.replace(index, &manager);
+                }
                 self.inner.breaker.record_failure();
                 metrics::gauge!("redis_up").set(0.0);
                 metrics::counter!("redis_errors_total").increment(1);
@@ -146,7 +197,7 @@ impl Probe for RedisStore {
     async fn check(&self) -> Result<(), ProbeError> {
         let pong = self
             .run_unguarded(|mut conn| async move {
-                deadpool_redis::redis::cmd("PING").query_async::<String>(&mut conn).await
+                redis::cmd("PING").query_async::<String>(&mut conn).await
             })
             .await;
         match pong {
