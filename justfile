@@ -37,8 +37,11 @@ types:
 migrate:
     cargo run -q -p devora-server -- migrate
 
-# Load benchmarks against a release build of the real server.
+# Load benchmarks (wrk) of the release server against a bare actix-web baseline;
+# env: BENCH_MODES=embedded,services BENCH_SECONDS=8 BENCH_CONNECTIONS=64
+# BENCH_WRITE_DOCS=1 (results into docs/benchmarks.md). See docs/benchmarks.md.
 bench:
+    cargo build --release -p devora-server
     cargo bench -p devora-e2e --bench http
 
 # The API contract checked against the live server with schemathesis.

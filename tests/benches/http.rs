@@ -1,129 +1,145 @@
-//! Load benchmark: the real server in-process, hammered over loopback by
-//! concurrent keep-alive clients. Bounded in requests and time; prints
-//! throughput and latency percentiles per endpoint.
+//! `just bench`: the release `devora-server` under wrk, beside a bare actix-web
+//! baseline measured in the same run; see docs/benchmarks.md.
 //!
-//! `BENCH_VARIANT` = sqlite-memory (default) | sqlite-redis | postgres-memory | postgres-redis
-//! `BENCH_REQUESTS` (per endpoint, default 20000), `BENCH_CONCURRENCY` (default 32).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
+//! - `BENCH_MODES` = `embedded,services` (default both): SQLite with the in-process
+//!   cache and limiter, or Postgres + Redis (`TEST_DATABASE_URL`, `TEST_REDIS_URL`).
+//! - `BENCH_SECONDS` (default 8) per scenario, after a 1 s warm-up.
+//! - `BENCH_CONNECTIONS` (default 64); login scenarios use 8.
+//! - `BENCH_WRITE_DOCS=1` replaces the results section of docs/benchmarks.md.
+//! - `DEVORA_SERVER_BIN` overrides `<target>/release/devora-server`.
+#![allow(clippy::cast_precision_loss)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod load;
 
-use devora_e2e::{TestApp, Variant};
-use tokio::sync::Mutex;
+use load::report::{self, ModeReport};
+use load::scenarios::{LOGIN_CONNECTIONS, Run};
+use load::server::{self, Backend};
+use load::wrk::Wrk;
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Embedded,
+    Services,
 }
 
-async fn run(app: &TestApp, path: &str, token: Option<&str>, requests: usize, concurrency: usize) {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, next, latencies) = (app.client.clone(), app.url(path), next.clone(), latencies.clone());
-        let auth = token.map(|t| format!("Bearer {t}"));
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            let mut errors = 0usize;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests && Instant::now() < deadline {
-                let t = Instant::now();
-                let mut request = client.get(&url);
-                if let Some(auth) = &auth {
-                    request = request.header("authorization", auth);
-                }
-                match request.send().await {
-                    Ok(res) if res.status().is_success() => {
-                        let _ = res.bytes().await;
-                        mine.push(t.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-            }
-            latencies.lock().await.extend(mine);
-            errors
-        }));
+impl Mode {
+    fn title(self) -> &'static str {
+        match self {
+            Self::Embedded => "Embedded (SQLite, in-process cache and rate limiter)",
+            Self::Services => "Postgres + Redis",
+        }
     }
-    let mut errors = 0;
-    for task in tasks {
-        errors += task.await.unwrap();
+}
+
+struct Settings {
+    modes: Vec<Mode>,
+    seconds: u64,
+    connections: u32,
+    write_docs: bool,
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{name}={v:?} is not a number")),
+        _ => Ok(default),
     }
-    let elapsed = started.elapsed();
-    let mut lat = latencies.lock().await.clone();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+impl Settings {
+    fn from_env() -> Result<Self, String> {
+        let modes_raw = std::env::var("BENCH_MODES").unwrap_or_else(|_| "embedded,services".to_owned());
+        let mut modes = Vec::new();
+        for mode in modes_raw.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            modes.push(match mode {
+                "embedded" => Mode::Embedded,
+                "services" => Mode::Services,
+                other => return Err(format!("BENCH_MODES: unknown mode {other:?} (embedded, services)")),
+            });
+        }
+        if modes.is_empty() {
+            return Err("BENCH_MODES names no mode (embedded, services)".to_owned());
+        }
+        let seconds = number("BENCH_SECONDS", 8u64)?.max(1);
+        let connections = number("BENCH_CONNECTIONS", 64u32)?.max(2);
+        let write_docs = std::env::var("BENCH_WRITE_DOCS").is_ok_and(|v| v == "1" || v == "true");
+        Ok(Self { modes, seconds, connections, write_docs })
+    }
+
+    fn command(&self) -> String {
+        let modes: Vec<&str> =
+            self.modes.iter().map(|m| if *m == Mode::Embedded { "embedded" } else { "services" }).collect();
+        format!(
+            "BENCH_MODES={} BENCH_SECONDS={} BENCH_CONNECTIONS={} just bench",
+            modes.join(","),
+            self.seconds,
+            self.connections
+        )
+    }
+}
+
+fn run() -> Result<(), String> {
+    let settings = Settings::from_env()?;
+    let binary = server::release_binary()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    if settings.modes.contains(&Mode::Services) {
+        runtime.block_on(server::check_services())?;
+    }
+    let scratch = devora_e2e::TempDir::new();
+    let wrk = Wrk::new(scratch.path())?;
+    let run = Run {
+        binary: &binary,
+        wrk: &wrk,
+        runtime: &runtime,
+        seconds: settings.seconds,
+        connections: settings.connections,
     };
-    println!(
-        "{:<24} {:>7} ok {:>4} err  {:>9.0} req/s  p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
-        if path.len() > 24 { &path[..24] } else { path },
-        lat.len(),
-        errors,
-        lat.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+
+    let mut reports: Vec<ModeReport> = Vec::new();
+    for mode in &settings.modes {
+        let backend = match mode {
+            Mode::Embedded => Backend::embedded(),
+            Mode::Services => runtime.block_on(Backend::services())?,
+        };
+        let report = run.mode(mode.title(), &backend);
+        runtime.block_on(backend.remove());
+        reports.push(report?);
+    }
+
+    let wrk_line = format!(
+        "`{}` (login: `{}`)",
+        Wrk::settings(settings.connections, settings.seconds),
+        Wrk::settings(LOGIN_CONNECTIONS, settings.seconds)
     );
+    let mut results = report::header(&settings.command(), &wrk_line, load::baseline::workers());
+    for report in &reports {
+        results.push('\n');
+        results.push_str(&report.markdown());
+    }
+    println!("\n{results}");
+    if settings.write_docs {
+        let path = report::write_docs(&results)?;
+        eprintln!("bench: results written to {}", path.display());
+    }
+    if reports.iter().any(ModeReport::has_errors) {
+        eprintln!("bench: some scenarios saw errors; see the errors column");
+    }
+    Ok(())
 }
 
-#[tokio::main]
-async fn main() {
-    let variant = match std::env::var("BENCH_VARIANT").as_deref() {
-        Ok("sqlite-redis") => Variant::SQLITE_REDIS,
-        Ok("postgres-memory") => Variant::POSTGRES_MEMORY,
-        Ok("postgres-redis") => Variant::POSTGRES_REDIS,
-        _ => Variant::SQLITE_MEMORY,
-    };
-    let requests = env_number("BENCH_REQUESTS", 20_000);
-    let concurrency = env_number("BENCH_CONCURRENCY", 32);
-    // The limiter runs on every request but with a quota this load cannot reach.
-    let options = devora_e2e::Options {
-        env: ["RATE_LIMIT_PUBLIC", "RATE_LIMIT_READS", "RATE_LIMIT_WRITES", "RATE_LIMIT_AUTH"]
-            .into_iter()
-            .map(|p| (p.to_owned(), "1000000000/min".to_owned()))
-            .collect(),
-        ..devora_e2e::Options::default()
-    };
-    if let Some((name, addr)) = variant.missing_service() {
-        eprintln!("bench: {name} at {addr}, needed by {variant:?}, is unreachable");
+fn main() {
+    if let Ok(port) = std::env::var(load::baseline::PORT_VAR) {
+        if let Err(e) = load::baseline::serve(&port) {
+            eprintln!("bench baseline: {e}");
+            std::process::exit(1);
+        }
         return;
     }
-    let app = TestApp::spawn_with(variant, options).await;
-    println!("devora bench: {variant:?}, {requests} requests per endpoint, {concurrency} concurrent clients");
-    // Warm connections and caches.
-    run(&app, "/health/live", None, 1_000, concurrency).await;
-    println!("---");
-    for path in ["/health/live", "/api/v2", "/health/ready"] {
-        run(&app, path, None, requests, concurrency).await;
+    if let Err(e) = run() {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
     }
-    // The hot path: signed-in, cached reads (JWT + session state + project through the cache).
-    let signed_in: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/auth/register"))
-        .json(&serde_json::json!({"email": "bench@example.com", "password": "bench password 123", "name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signed_in["tokens"]["access_token"].as_str().unwrap().to_owned();
-    let project: serde_json::Value = app
-        .client
-        .post(app.url("/api/v2/projects"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Bench project"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = project["id"].as_str().unwrap();
-    run(&app, "/api/v2/auth/me", Some(&token), requests, concurrency).await;
-    run(&app, &format!("/api/v2/projects/{id}"), Some(&token), requests, concurrency).await;
-    run(&app, "/api/v2/projects", Some(&token), requests, concurrency).await;
-    app.stop().await;
 }
