@@ -78,7 +78,8 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
 
 /// The repository root (this crate is `tests/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let tests = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().map_or_else(|| tests.join(".."), std::path::Path::to_path_buf)
 }
 
 /// `nproc`, the CPU model and the memory, from /proc.
