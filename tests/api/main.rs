@@ -12,6 +12,7 @@ mod docs;
 mod docs_pages;
 mod errors;
 pub mod generation;
+mod hot_path;
 mod llm_adapter;
 mod oauth;
 mod projects;

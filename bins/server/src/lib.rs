@@ -31,9 +31,9 @@ use devora_memory::{MemoryCache, MemoryRateLimiter, MemorySignals};
 use devora_oauth::{GitHubConfig, GitHubProvider, OidcConfig, OidcProvider};
 use devora_outbound::{OutboundConfig, OutboundHttp};
 use devora_ports::generation::JobSignals;
-use devora_ports::{Cache, Probe, RateLimiter, WebhookVerifier};
+use devora_ports::{Cache, Gate, Probe, RateLimiter, WebhookVerifier};
 use devora_ports::{FileLimits, IdentityProvider, SystemClock};
-use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisSignals, RedisStore};
+use devora_redis::{RedisCache, RedisConfig, RedisGate, RedisRateLimiter, RedisSignals, RedisStore};
 use devora_stripe::{StripeConfig, StripeGateway, StripeWebhookConfig, StripeWebhooks};
 use secrecy::ExposeSecret;
 
@@ -62,6 +62,9 @@ pub struct Adapters {
     pub cache: Arc<dyn Cache>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub redis: Option<RedisStore>,
+    /// The request gate (the rate-limit check and a request's cached reads in one
+    /// round trip), when there is Redis.
+    pub gate: Option<Arc<dyn Gate>>,
     /// Job signals to every node: Redis pub/sub, or in-process without Redis.
     pub signals: Arc<dyn JobSignals>,
     /// The Redis subscription to run as a background task, when there is Redis.
@@ -79,6 +82,7 @@ impl Adapters {
         database.migrate().await?;
         let local_limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(Duration::from_secs(30)));
         let mut redis_signals = None;
+        let mut gate: Option<Arc<dyn Gate>> = None;
         let (cache, rate_limiter, redis): (Arc<dyn Cache>, Arc<dyn RateLimiter>, _) = match &settings.redis {
             Some(redis) => {
                 let store = RedisStore::new(&RedisConfig {
@@ -91,11 +95,9 @@ impl Adapters {
                 })?;
                 let shared: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(store.clone()));
                 redis_signals = Some(RedisSignals::new(store.clone(), redis.url.expose_secret())?);
-                (
-                    Arc::new(RedisCache::new(store.clone())),
-                    Arc::new(FallbackRateLimiter::new(shared, local_limiter)),
-                    Some(store),
-                )
+                let cache = RedisCache::new(store.clone());
+                gate = Some(Arc::new(RedisGate::new(cache.clone())));
+                (Arc::new(cache), Arc::new(FallbackRateLimiter::new(shared, local_limiter)), Some(store))
             }
             None => (Arc::new(MemoryCache::new(settings.cache_max_bytes)), local_limiter, None),
         };
@@ -103,7 +105,7 @@ impl Adapters {
             Some(signals) => Arc::new(signals.clone()),
             None => Arc::new(MemorySignals::new()),
         };
-        Ok(Self { database, cache, rate_limiter, redis, signals, redis_signals })
+        Ok(Self { database, cache, rate_limiter, redis, gate, signals, redis_signals })
     }
 }
 
@@ -387,7 +389,7 @@ impl Application {
         port: u16,
         extra_routes: Option<RouteHook>,
     ) -> Result<Self, StartupError> {
-        let Adapters { database, cache, rate_limiter, redis, signals, redis_signals } = adapters;
+        let Adapters { database, cache, rate_limiter, redis, gate, signals, redis_signals } = adapters;
         let auth = auth_service(&settings, &database, cache.clone())?;
         let billing = billing_service(&settings, &database, payment_provider(&settings)?);
         let projects = project_service(&settings, &database, cache.clone(), &billing);
@@ -407,7 +409,10 @@ impl Application {
             generation: generation.clone(),
             admin,
             idempotency,
-            rate_limits: RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
+            rate_limits: match gate {
+                Some(gate) => RateLimitService::new(rate_limiter, settings.rate_limits.clone()).with_gate(gate),
+                None => RateLimitService::new(rate_limiter, settings.rate_limits.clone()),
+            },
             public_url: settings.public_url.clone(),
             metrics: devora_http::metrics_handle(),
             scrape_hooks: vec![Arc::new(move || pool_metrics.record_pool_metrics())],

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use devora_domain::{PolicyName, Quota};
-use devora_ports::{RateLimitDecision, RateLimitError, RateLimiter};
+use devora_ports::{Gate, LimitCheck, RateLimitDecision, RateLimitError, RateLimiter, VersionedRead};
+
+use crate::read_through::Confirmed;
 
 /// What a policy counts requests by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,17 +147,71 @@ fn login_key(ip: Option<IpAddr>, email: &str) -> String {
     format!("ip:{ip}|email:{email_hash}")
 }
 
+fn count_decision(policy: &RateLimitPolicy, decision: &RateLimitDecision) {
+    let outcome = if decision.allowed { "allowed" } else { "limited" };
+    metrics::counter!("rate_limit_decisions_total", "policy" => policy.name.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// Applies policies through a limiter.
 #[derive(Clone)]
 pub struct RateLimitService {
     limiter: Arc<dyn RateLimiter>,
     policies: Arc<RateLimitPolicies>,
+    gate: Option<Arc<dyn Gate>>,
+}
+
+/// What [`RateLimitService::admit`] decided: the policy and decision to report
+/// (`None` when limiting is off), and the confirmed reads to run the request with.
+pub struct Admission {
+    pub limited: Option<(RateLimitPolicy, RateLimitDecision)>,
+    pub confirmed: Confirmed,
 }
 
 impl RateLimitService {
     #[must_use]
     pub fn new(limiter: Arc<dyn RateLimiter>, policies: RateLimitPolicies) -> Self {
-        Self { limiter, policies: Arc::new(policies) }
+        Self { limiter, policies: Arc::new(policies), gate: None }
+    }
+
+    /// Checks through `gate` first: the limit and the request's reads in one
+    /// round trip. When the gate cannot answer, the limiter (with its fallback)
+    /// decides and the reads go the usual way.
+    #[must_use]
+    pub fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Counts one request of `subject` under the policy for `kind` and, when a
+    /// gate is configured, confirms the versions of `reads` in the same round trip.
+    pub async fn admit(&self, kind: PolicyKind, subject: &Subject, reads: Vec<VersionedRead>) -> Admission {
+        let Some(gate) = self.gate.as_ref() else {
+            return Admission { limited: self.check(kind, subject).await, confirmed: Confirmed::default() };
+        };
+        let policy = self.policies.get(kind);
+        let check = self.policies.enabled.then(|| LimitCheck {
+            policy: policy.name.clone(),
+            quota: policy.quota,
+            key: subject_key(policy.key, subject),
+        });
+        if check.is_none() && reads.is_empty() {
+            return Admission { limited: None, confirmed: Confirmed::default() };
+        }
+        match gate.pass(check.as_ref(), &reads).await {
+            Ok(passage) => {
+                let limited = passage.decision.map(|decision| {
+                    count_decision(policy, &decision);
+                    metrics::counter!("rate_limit_checks_total", "backend" => "redis").increment(1);
+                    (policy.clone(), decision)
+                });
+                Admission { limited, confirmed: Confirmed::new(reads, passage.reads) }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "request gate unavailable; limiting and reading the slow way");
+                Admission { limited: self.check(kind, subject).await, confirmed: Confirmed::default() }
+            }
+        }
     }
 
     #[must_use]
@@ -195,9 +251,7 @@ impl RateLimitService {
     pub async fn check_key(&self, policy: &RateLimitPolicy, key: &str) -> RateLimitDecision {
         match self.limiter.check(&policy.name, policy.quota, key).await {
             Ok(decision) => {
-                let outcome = if decision.allowed { "allowed" } else { "limited" };
-                metrics::counter!("rate_limit_decisions_total", "policy" => policy.name.to_string(), "outcome" => outcome)
-                    .increment(1);
+                count_decision(policy, &decision);
                 decision
             }
             Err(err) => {

@@ -1,12 +1,23 @@
 //! Cache-aside reads through the cache port: versioned entries (so invalidation
-//! is race-free on every node) and single flight (so a hot miss loads once per node).
+//! is race-free on every node), single flight (so a hot miss loads once per
+//! node) and an in-process tier of decoded values, each kept with the version it
+//! was read at.
+//!
+//! The in-process tier is served only once the scope's current version has been
+//! confirmed for this request: by the request gate, which confirms the versions
+//! of what a request will read in the same round trip as its rate-limit check
+//! ([`Confirmed`]), or else by the cache's own versioned read, which then does
+//! not send a value the node already holds. No node therefore serves a value
+//! from before a write another node acknowledged.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use devora_ports::{Cache, StorageError};
+use devora_ports::{Cache, Entry, StorageError, Versioned, VersionedRead};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
@@ -15,9 +26,51 @@ use serde::de::DeserializeOwned;
 type Flight = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<StorageError>>>>;
 type Flights = Mutex<HashMap<String, (u64, Flight)>>;
 
+/// Bytes of encoded values the in-process tier of one service keeps at most.
+const LOCAL_TIER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A decoded value and the version of its scope it was read at.
+#[derive(Clone)]
+struct Held {
+    version: u64,
+    value: Arc<dyn Any + Send + Sync>,
+    weight: u32,
+}
+
+tokio::task_local! {
+    static CONFIRMED: RefCell<HashMap<String, Versioned>>;
+}
+
+/// The gate's answers for one request's reads, by key. Run the request inside
+/// [`Confirmed::scope`].
+#[derive(Debug, Default)]
+pub struct Confirmed(HashMap<String, Versioned>);
+
+impl Confirmed {
+    /// Pairs each read with its answer (in order); extra answers are ignored.
+    #[must_use]
+    pub fn new(reads: Vec<VersionedRead>, answers: Vec<Versioned>) -> Self {
+        Self(reads.into_iter().zip(answers).map(|(read, answer)| (read.key, answer)).collect())
+    }
+
+    /// Runs `f` with these answers available to every read it makes.
+    pub async fn scope<F: Future>(self, f: F) -> F::Output {
+        if self.0.is_empty() {
+            return f.await;
+        }
+        CONFIRMED.scope(RefCell::new(self.0), f).await
+    }
+
+    /// This request's confirmed answer for `key`, taken (each is used once).
+    fn take(key: &str) -> Option<Versioned> {
+        CONFIRMED.try_with(|map| map.borrow_mut().remove(key)).ok().flatten()
+    }
+}
+
 #[derive(Clone)]
 pub struct ReadThrough {
     cache: Arc<dyn Cache>,
+    local: moka::sync::Cache<String, Held>,
     flights: Arc<Flights>,
     next_flight: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -25,7 +78,29 @@ pub struct ReadThrough {
 impl ReadThrough {
     #[must_use]
     pub fn new(cache: Arc<dyn Cache>) -> Self {
-        Self { cache, flights: Arc::default(), next_flight: Arc::default() }
+        let local = moka::sync::Cache::builder()
+            .max_capacity(LOCAL_TIER_BYTES)
+            .weigher(|key: &String, held: &Held| held.weight.saturating_add(u32::try_from(key.len()).unwrap_or(0)))
+            .time_to_idle(Duration::from_secs(600))
+            .build();
+        Self { cache, local, flights: Arc::default(), next_flight: Arc::default() }
+    }
+
+    /// The read of `key` in `scope`, naming the version this node holds, for the
+    /// request gate to answer ahead of the request.
+    #[must_use]
+    pub fn read_of(&self, scope: &str, key: &str) -> VersionedRead {
+        VersionedRead { scope: scope.to_owned(), key: key.to_owned(), held: self.local.get(key).map(|h| h.version) }
+    }
+
+    fn held<T: Clone + 'static>(&self, key: &str, version: u64) -> Option<T> {
+        let held = self.local.get(key).filter(|h| h.version == version)?;
+        held.value.downcast_ref::<T>().cloned()
+    }
+
+    fn keep<T: Send + Sync + 'static>(&self, key: &str, version: u64, value: T, encoded_len: usize) {
+        let weight = u32::try_from(encoded_len).unwrap_or(u32::MAX);
+        self.local.insert(key.to_owned(), Held { version, value: Arc::new(value), weight });
     }
 
     /// The value cached for `key` in the current version of `scope`, or `load`ed,
@@ -35,19 +110,53 @@ impl ReadThrough {
     /// The loader's error.
     pub async fn get<T, F, Fut>(&self, scope: &str, key: &str, ttl: Duration, load: F) -> Result<T, StorageError>
     where
-        T: Serialize + DeserializeOwned + Send + 'static,
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
     {
-        let version = match self.cache.get_versioned(scope, key).await {
-            Ok((version, Some(bytes))) => match serde_json::from_slice(&bytes) {
-                Ok(value) => return Ok(value),
-                // An entry from an older release: reload over it.
-                Err(_) => version,
+        let answer = match Confirmed::take(key) {
+            Some(answer) => answer,
+            None => match self.cache.get_versioned(&self.read_of(scope, key)).await {
+                Ok(answer) => answer,
+                Err(_) => return load().await,
             },
-            Ok((version, None)) => version,
-            Err(_) => return load().await,
         };
+        let version = answer.version;
+        match answer.entry {
+            Entry::Held => {
+                if let Some(value) = self.held::<T>(key, version) {
+                    return Ok(value);
+                }
+            }
+            Entry::Value(bytes) => {
+                // An entry from an older release fails to decode: reload over it.
+                if let Ok(value) = serde_json::from_slice::<T>(&bytes) {
+                    self.keep(key, version, value.clone(), bytes.len());
+                    return Ok(value);
+                }
+            }
+            Entry::Missing => {}
+        }
+        let bytes = self.load_once(key, version, ttl, load).await?;
+        let value: T = serde_json::from_slice(&bytes).map_err(StorageError::new)?;
+        self.keep(key, version, value.clone(), bytes.len());
+        Ok(value)
+    }
+
+    /// Loads `key` for `version` once per node however many ask at once, and
+    /// stores it in the shared cache under that version.
+    async fn load_once<T, F, Fut>(
+        &self,
+        key: &str,
+        version: u64,
+        ttl: Duration,
+        load: F,
+    ) -> Result<Arc<Vec<u8>>, StorageError>
+    where
+        T: Serialize + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
         let flight_key = format!("{key}#v{version}");
         let flight = {
             let mut flights = self.flights.lock().map_err(|_| StorageError::new("single-flight lock poisoned"))?;
@@ -88,10 +197,9 @@ impl ReadThrough {
             }
         };
         // Every waiter gets the flight's failure, of the same kind (unavailable or not).
-        let bytes = flight.await.map_err(|e| {
+        flight.await.map_err(|e| {
             if e.is_unavailable() { StorageError::unavailable(e.to_string()) } else { StorageError::new(e.to_string()) }
-        })?;
-        serde_json::from_slice(&bytes).map_err(StorageError::new)
+        })
     }
 
     /// Invalidates scopes on every node. A failure is logged: the adapter keeps
@@ -124,8 +232,8 @@ mod tests {
         async fn delete(&self, _: &[&str]) -> Result<(), CacheError> {
             Ok(())
         }
-        async fn get_versioned(&self, _: &str, _: &str) -> Result<(u64, Option<Vec<u8>>), CacheError> {
-            Ok((1, None))
+        async fn get_versioned(&self, _: &VersionedRead) -> Result<Versioned, CacheError> {
+            Ok(Versioned { version: 1, entry: Entry::Missing })
         }
         async fn set_versioned(&self, _: &str, _: u64, _: &[u8], _: Duration) -> Result<(), CacheError> {
             Ok(())

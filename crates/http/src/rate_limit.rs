@@ -13,8 +13,10 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, Route, web};
 use devora_api_types::ErrorCode;
+use devora_app::read_through::Confirmed;
 use devora_app::{PolicyKind, RateLimitPolicy, RateLimitService, Subject};
-use devora_ports::RateLimitDecision;
+use devora_domain::UserId;
+use devora_ports::{RateLimitDecision, VersionedRead};
 use futures_util::future::LocalBoxFuture;
 
 use crate::ApiError;
@@ -41,24 +43,28 @@ impl RoutePolicy {
     }
 }
 
+/// The cached reads a route's GET will make for the signed-in `user`, for the
+/// request gate to confirm with the rate-limit check (one round trip for both).
+pub type CachedReads = fn(&HttpRequest, &crate::AppState, UserId) -> Vec<VersionedRead>;
+
 /// Counts the wrapped scope's or resource's requests under `kind`.
 #[must_use]
 pub fn limit(kind: PolicyKind) -> Limit {
-    Limit(RoutePolicy::Fixed(kind))
+    Limit { policy: RoutePolicy::Fixed(kind), reads: None }
 }
 
 /// Counts the wrapped scope's or resource's reads under `reads`, the rest under `writes`.
 #[must_use]
 pub fn limit_by_method() -> Limit {
-    Limit(RoutePolicy::ByMethod)
+    Limit { policy: RoutePolicy::ByMethod, reads: None }
 }
 
 /// A handler for paths no route matched, counted under `policy` like a route.
 pub fn not_found(policy: RoutePolicy) -> Route {
     web::to(move |req: HttpRequest| async move {
-        match admit(&req, policy).await {
+        match admit(&req, policy, None).await {
             Err(refused) => refused,
-            Ok(admitted) => with_headers(crate::context::not_found(req).await, admitted.as_ref()),
+            Ok((admitted, _)) => with_headers(crate::context::not_found(req).await, admitted.as_ref()),
         }
     })
 }
@@ -105,32 +111,43 @@ pub fn refusal(policy: &RateLimitPolicy, decision: &RateLimitDecision) -> ApiErr
 pub(crate) type Admitted = Option<(RateLimitPolicy, RateLimitDecision)>;
 
 /// Counts the request under `policy`: the decision to report when it may go on
-/// (`None` when limiting is off or for CORS-less `OPTIONS`), or the 429 answer.
-pub(crate) async fn admit(req: &HttpRequest, policy: RoutePolicy) -> Result<Admitted, HttpResponse> {
+/// (`None` when limiting is off or for CORS-less `OPTIONS`) with the reads the
+/// gate confirmed (the session's and the route's `reads`), or the 429 answer.
+pub(crate) async fn admit(
+    req: &HttpRequest,
+    policy: RoutePolicy,
+    reads: Option<CachedReads>,
+) -> Result<(Admitted, Confirmed), HttpResponse> {
     // OPTIONS is not an API call (preflights are answered by CORS before routing).
     let limiter = req.app_data::<web::Data<RateLimitService>>().filter(|_| req.method() != Method::OPTIONS);
-    let Some(limiter) = limiter else { return Ok(None) };
+    let Some(limiter) = limiter else { return Ok((None, Confirmed::default())) };
     let ip = ClientIp::of(req).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let state = req.app_data::<web::Data<crate::AppState>>();
     // Per-user policies count by the token's user. The token is verified once,
     // here; the route's extractor reuses the claims and checks only the session.
     let claims = match req.extensions().get::<VerifiedClaims>() {
         Some(verified) => Some(verified.0.clone()),
-        None => req.app_data::<web::Data<crate::AppState>>().and_then(|state| {
+        None => state.and_then(|state| {
             let token = crate::auth::bearer_token(req.headers())?;
             state.auth.verify_access_token(token).ok()
         }),
     };
+    let mut cached = Vec::new();
+    if let (Some(claims), Some(state)) = (&claims, state) {
+        cached.push(state.auth.session_read(claims));
+        if let Some(reads) = reads.filter(|_| matches!(*req.method(), Method::GET | Method::HEAD)) {
+            cached.extend(reads(req, state, claims.user_id));
+        }
+    }
     let user = claims.as_ref().map(|c| c.user_id.to_string());
     if let Some(claims) = claims {
         req.extensions_mut().insert(VerifiedClaims(claims));
     }
-    let Some((policy, decision)) = limiter.check(policy.kind(req.method()), &Subject { ip, user }).await else {
-        return Ok(None);
-    };
-    if !decision.allowed {
-        return Err(refusal(&policy, &decision).response());
+    let admission = limiter.admit(policy.kind(req.method()), &Subject { ip, user }, cached).await;
+    match admission.limited {
+        Some((policy, decision)) if !decision.allowed => Err(refusal(&policy, &decision).response()),
+        limited => Ok((limited, admission.confirmed)),
     }
-    Ok(Some((policy, decision)))
 }
 
 pub(crate) fn with_headers(
@@ -145,7 +162,18 @@ pub(crate) fn with_headers(
 
 /// The middleware [`limit`] and [`limit_by_method`] build.
 #[derive(Debug, Clone, Copy)]
-pub struct Limit(RoutePolicy);
+pub struct Limit {
+    policy: RoutePolicy,
+    reads: Option<CachedReads>,
+}
+
+impl Limit {
+    /// Has the gate confirm `reads` with the rate-limit check of every GET.
+    #[must_use]
+    pub fn reading(self, reads: CachedReads) -> Self {
+        Self { reads: Some(reads), ..self }
+    }
+}
 
 impl<S, B> Transform<S, ServiceRequest> for Limit
 where
@@ -159,13 +187,14 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(LimitMiddleware { service: Rc::new(service), policy: self.0 }))
+        ready(Ok(LimitMiddleware { service: Rc::new(service), policy: self.policy, reads: self.reads }))
     }
 }
 
 pub struct LimitMiddleware<S> {
     service: Rc<S>,
     policy: RoutePolicy,
+    reads: Option<CachedReads>,
 }
 
 impl<S, B> Service<ServiceRequest> for LimitMiddleware<S>
@@ -181,13 +210,13 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let policy = self.policy;
+        let (policy, reads) = (self.policy, self.reads);
         Box::pin(async move {
-            let admitted = match admit(req.request(), policy).await {
+            let (admitted, confirmed) = match admit(req.request(), policy, reads).await {
                 Ok(admitted) => admitted,
                 Err(refused) => return Ok(req.into_response(refused)),
             };
-            let mut res = service.call(req).await?.map_into_boxed_body();
+            let mut res = confirmed.scope(service.call(req)).await?.map_into_boxed_body();
             // A handler that applied a narrower policy (login per IP and email) reports that one.
             if let Some((policy, decision)) = &admitted
                 && !res.headers().contains_key("ratelimit-policy")

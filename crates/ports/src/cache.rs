@@ -13,6 +13,42 @@ pub enum CacheError {
     Unavailable(String),
 }
 
+/// One versioned entry to read: its scope, its key, and the version of it the
+/// caller already holds, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedRead {
+    pub scope: String,
+    pub key: String,
+    pub held: Option<u64>,
+}
+
+/// A scope's current version and what is stored under the key for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub version: u64,
+    pub entry: Entry,
+}
+
+/// What the cache holds under a key for the current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Nothing: load from the source and store it for this version.
+    Missing,
+    /// The version is the one the reader said it holds; its value was not sent.
+    Held,
+    /// The value stored for this version.
+    Value(Vec<u8>),
+}
+
+impl Versioned {
+    /// The answer for `read` given the current `version` and a lookup of the
+    /// value stored for it (made only when the reader does not hold it).
+    pub fn answer(read: &VersionedRead, version: u64, value: impl FnOnce() -> Option<Vec<u8>>) -> Self {
+        let entry = if read.held == Some(version) { Entry::Held } else { value().map_or(Entry::Missing, Entry::Value) };
+        Self { version, entry }
+    }
+}
+
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
     /// The value stored under `key`, or `None` on a miss or after expiry.
@@ -33,9 +69,11 @@ pub trait Cache: Send + Sync + 'static {
     /// [`CacheError::Unavailable`] when the backend cannot be reached in time.
     async fn delete(&self, keys: &[&str]) -> Result<(), CacheError>;
 
-    /// The current version of `scope` and the value stored under `key` for that
+    /// The current version of `scope` and what is stored under `key` for that
     /// version, in one round trip. A scope without a version gets a fresh one
-    /// (never reused), so nothing stored before can be found.
+    /// (never reused), so nothing stored before can be found. When the current
+    /// version is `held` (the caller already has that version's value) the value
+    /// is not sent again: [`Entry::Held`].
     ///
     /// Versioned entries make invalidation race-free: a reader that loaded old
     /// data before a write can only store it under the old version, which no
@@ -43,7 +81,7 @@ pub trait Cache: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`CacheError::Unavailable`]; callers then load from the source and do not cache.
-    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError>;
+    async fn get_versioned(&self, read: &VersionedRead) -> Result<Versioned, CacheError>;
 
     /// Stores `value` under `key` for `version` of its scope.
     ///

@@ -6,13 +6,14 @@
 //!
 //! One folder per feature (`auth/`, `projects/`); the pieces every feature
 //! shares (storage errors, the clock, pages, idempotency, cache, rate limits,
-//! probes) each in a file of their own.
+//! the request gate, probes) each in a file of their own.
 
 pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod cache;
 pub mod clock;
+pub mod gate;
 pub mod generation;
 pub mod housekeeping;
 pub mod idempotency;
@@ -31,8 +32,9 @@ pub use billing::{
     BillingStore, CheckoutRequest, CustomerLock, Entitlement, Entitlements, GatewayError, InvoicePage, PaymentGateway,
     ProviderEvent, ProviderInvoice, ProviderSubscription, WebhookEndpoint, WebhookError, WebhookVerifier,
 };
-pub use cache::{Cache, CacheError};
+pub use cache::{Cache, CacheError, Entry, Versioned, VersionedRead};
 pub use clock::{Clock, SystemClock};
+pub use gate::{Gate, LimitCheck, Passage};
 pub use housekeeping::{ExpiredRecords, PurgeReport};
 pub use idempotency::{CreatedResource, IdempotencyClaim, IdempotencyStore};
 pub use page::{Page, PageCursor};

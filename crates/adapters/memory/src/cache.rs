@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use devora_ports::{Cache, CacheError};
+use devora_ports::{Cache, CacheError, Versioned, VersionedRead};
 use moka::Expiry;
 use moka::future::Cache as Moka;
 
@@ -74,11 +74,16 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError> {
+    async fn get_versioned(&self, read: &VersionedRead) -> Result<Versioned, CacheError> {
         let next = &self.next_version;
-        let version = self.versions.get_with(scope.to_owned(), async { next.fetch_add(1, Ordering::Relaxed) }).await;
-        let value = self.get(&versioned_key(key, version)).await?;
-        Ok((version, value))
+        let version =
+            self.versions.get_with_by_ref(read.scope.as_str(), async { next.fetch_add(1, Ordering::Relaxed) }).await;
+        if read.held == Some(version) {
+            metrics::counter!("cache_requests_total", "backend" => "in-process", "outcome" => "held").increment(1);
+            return Ok(Versioned { version, entry: devora_ports::Entry::Held });
+        }
+        let value = self.get(&versioned_key(&read.key, version)).await?;
+        Ok(Versioned::answer(read, version, || value))
     }
 
     async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
@@ -115,17 +120,21 @@ mod tests {
     #[tokio::test]
     async fn a_bump_hides_what_a_slow_reader_stores_for_the_old_version() {
         let cache = MemoryCache::new(1 << 20);
-        let (v1, miss) = cache.get_versioned("project:1", "project:1").await.unwrap();
-        assert_eq!(miss, None);
+        let read = |held| VersionedRead { scope: "project:1".into(), key: "project:1".into(), held };
+        let first = cache.get_versioned(&read(None)).await.unwrap();
+        assert_eq!(first.entry, devora_ports::Entry::Missing);
         // A writer bumps while the reader is still loading the old row...
         cache.bump(&["project:1"]).await.unwrap();
         // ...which the reader then stores under the version it read.
-        cache.set_versioned("project:1", v1, b"old", Duration::from_secs(60)).await.unwrap();
-        let (v2, value) = cache.get_versioned("project:1", "project:1").await.unwrap();
-        assert_ne!(v1, v2);
-        assert_eq!(value, None, "the stale value is unreachable");
-        cache.set_versioned("project:1", v2, b"new", Duration::from_secs(60)).await.unwrap();
-        assert_eq!(cache.get_versioned("project:1", "project:1").await.unwrap().1.as_deref(), Some(&b"new"[..]));
+        cache.set_versioned("project:1", first.version, b"old", Duration::from_secs(60)).await.unwrap();
+        let second = cache.get_versioned(&read(Some(first.version))).await.unwrap();
+        assert_ne!(first.version, second.version);
+        assert_eq!(second.entry, devora_ports::Entry::Missing, "the stale value is unreachable, even to its holder");
+        cache.set_versioned("project:1", second.version, b"new", Duration::from_secs(60)).await.unwrap();
+        let third = cache.get_versioned(&read(None)).await.unwrap();
+        assert_eq!(third.entry, devora_ports::Entry::Value(b"new".to_vec()));
+        let held = cache.get_versioned(&read(Some(second.version))).await.unwrap();
+        assert_eq!(held.entry, devora_ports::Entry::Held, "a holder of the current version is not sent it again");
     }
 
     #[tokio::test]

@@ -3,9 +3,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use devora_ports::{Cache, CacheError, Entry, Versioned, VersionedRead};
 use redis::{AsyncCommands, Script};
-use devora_ports::{Cache, CacheError};
 
+use crate::scripts::{self, Reply};
 use crate::store::RedisStore;
 
 /// How long a bumped scope's version lives; far longer than any entry.
@@ -13,18 +14,7 @@ const VERSION_TTL_SECS: u64 = 7 * 24 * 3600;
 /// A version allocated by a read (nothing was ever written to the scope) only has
 /// to outlive the entries stored under it (6 h at most), so probes of random ids
 /// cannot pile up week-long keys.
-const READ_VERSION_TTL_SECS: u64 = 7 * 3600;
-
-/// Reads a scope's version (allocating a never-used one if it has none) and the
-/// entry stored for it, in one round trip.
-const GET_VERSIONED: &str = r"
-local v = redis.call('GET', KEYS[1])
-if not v then
-  v = redis.call('INCR', KEYS[2])
-  redis.call('SET', KEYS[1], v, 'EX', ARGV[2])
-end
-return {tonumber(v), redis.call('GET', ARGV[1] .. '#v' .. v)}
-";
+pub(crate) const READ_VERSION_TTL_SECS: u64 = 7 * 3600;
 
 /// Gives each scope (all keys but the last, the counter) a new, never-used version.
 const BUMP: &str = r"
@@ -59,7 +49,7 @@ impl RedisCache {
     pub fn new(store: RedisStore) -> Self {
         let cache = Self {
             store,
-            get_versioned: Arc::new(Script::new(GET_VERSIONED)),
+            get_versioned: Arc::new(Script::new(&scripts::get_versioned())),
             bump: Arc::new(Script::new(BUMP)),
             pending_bumps: Arc::default(),
             failure_seq: Arc::default(),
@@ -98,8 +88,24 @@ impl RedisCache {
             .map_err(|e| CacheError::Unavailable(e.to_string()))
     }
 
+    pub(crate) fn store(&self) -> &RedisStore {
+        &self.store
+    }
+
+    pub(crate) fn version_key(&self, scope: &str) -> String {
+        self.store.key(&["ver", scope])
+    }
+
+    pub(crate) fn counter_key(&self) -> String {
+        self.store.key(&["ver-counter"])
+    }
+
+    pub(crate) fn data_key(&self, key: &str) -> String {
+        self.store.key(&["cache", key])
+    }
+
     /// Retries bumps that failed earlier; until they succeed, versioned reads fail.
-    async fn flush_pending(&self) -> Result<(), CacheError> {
+    pub(crate) async fn flush_pending(&self) -> Result<(), CacheError> {
         let pending: Vec<(String, u64)> = match self.pending_bumps.lock() {
             Ok(map) if map.is_empty() => return Ok(()),
             Ok(map) => map.iter().map(|(scope, seq)| (scope.clone(), *seq)).collect(),
@@ -118,7 +124,15 @@ impl RedisCache {
     }
 }
 
-fn outcome(label: &'static str) {
+pub(crate) fn entry_outcome(entry: &Entry) -> &'static str {
+    match entry {
+        Entry::Missing => "miss",
+        Entry::Held => "held",
+        Entry::Value(_) => "hit",
+    }
+}
+
+pub(crate) fn outcome(label: &'static str) {
     metrics::counter!("cache_requests_total", "backend" => "redis", "outcome" => label).increment(1);
 }
 
@@ -149,13 +163,7 @@ impl Cache for RedisCache {
         let value = value.to_vec();
         self.store
             .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .query_async::<()>(&mut conn)
-                    .await
+                redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ttl_ms).query_async::<()>(&mut conn).await
             })
             .await
             .map_err(|e| CacheError::Unavailable(e.to_string()))
@@ -172,14 +180,14 @@ impl Cache for RedisCache {
             .map_err(|e| CacheError::Unavailable(e.to_string()))
     }
 
-    async fn get_versioned(&self, scope: &str, key: &str) -> Result<(u64, Option<Vec<u8>>), CacheError> {
+    async fn get_versioned(&self, read: &VersionedRead) -> Result<Versioned, CacheError> {
         if let Err(err) = self.flush_pending().await {
             outcome("error");
             return Err(err);
         }
-        let version_key = self.store.key(&["ver", scope]);
-        let counter_key = self.store.key(&["ver-counter"]);
-        let data_key = self.store.key(&["cache", key]);
+        let (version_key, counter_key, data_key) =
+            (self.version_key(&read.scope), self.counter_key(), self.data_key(&read.key));
+        let held = read.held.map(|v| v.to_string()).unwrap_or_default();
         let script = self.get_versioned.clone();
         let result = self
             .store
@@ -189,24 +197,20 @@ impl Cache for RedisCache {
                     .key(counter_key)
                     .arg(data_key)
                     .arg(READ_VERSION_TTL_SECS)
-                    .invoke_async::<(u64, Option<Vec<u8>>)>(&mut conn)
+                    .arg(held)
+                    .invoke_async::<redis::Value>(&mut conn)
                     .await
             })
-            .await;
-        match result {
-            Ok((version, Some(value))) => {
-                outcome("hit");
-                Ok((version, Some(value)))
-            }
-            Ok((version, None)) => {
-                outcome("miss");
-                Ok((version, None))
-            }
-            Err(err) => {
-                outcome("error");
-                Err(CacheError::Unavailable(err.to_string()))
-            }
+            .await
+            .map_err(|e| CacheError::Unavailable(e.to_string()))
+            .and_then(|reply| {
+                Reply::new(reply).and_then(|mut r| r.versioned()).map_err(|e| CacheError::Unavailable(e.to_string()))
+            });
+        match &result {
+            Ok(versioned) => outcome(entry_outcome(&versioned.entry)),
+            Err(_) => outcome("error"),
         }
+        result
     }
 
     async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {

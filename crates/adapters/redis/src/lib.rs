@@ -1,5 +1,6 @@
-//! Redis adapters (deadpool-redis): a shared cache, an exact GCRA rate limiter
-//! across nodes, and a health probe.
+//! Redis adapters (redis-rs, shared multiplexed connections): a shared cache, an
+//! exact GCRA rate limiter across nodes, the request gate (both in one round
+//! trip), job signals and a health probe.
 //!
 //! Every operation is bounded by a short timeout and guarded by a circuit
 //! breaker, so a Redis that is down or hanging costs a request nothing: the
@@ -8,12 +9,15 @@
 
 mod breaker;
 mod cache;
+mod gate;
 mod rate_limit;
+mod scripts;
 mod signals;
 mod store;
 
 pub use breaker::BreakerState;
 pub use cache::RedisCache;
+pub use gate::RedisGate;
 pub use rate_limit::RedisRateLimiter;
 pub use signals::RedisSignals;
 pub use store::{RedisConfig, RedisError, RedisStore};

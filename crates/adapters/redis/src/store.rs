@@ -48,8 +48,8 @@ pub enum RedisError {
 /// pings it on every checkout (a second round trip per command, measured in
 /// `docs/benchmarks.md`). A multiplexed connection is safe to share, so every
 /// operation uses one directly; redis-rs's `ConnectionManager` reconnects it when
-/// it drops. One that stops answering (a black-holed socket) is replaced after a
-/// timeout, since only a dropped connection makes the manager reconnect by itself.
+/// it drops. One that fails otherwise (a black-holed socket, a handshake cut
+/// short) is replaced, since only some failures make the manager reconnect.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -71,7 +71,10 @@ impl Inner {
     }
 }
 
-fn lazy_manager(client: &redis::Client, config: &ConnectionManagerConfig) -> Result<Arc<ConnectionManager>, RedisError> {
+fn lazy_manager(
+    client: &redis::Client,
+    config: &ConnectionManagerConfig,
+) -> Result<Arc<ConnectionManager>, RedisError> {
     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
         .map(Arc::new)
         .map_err(|e| RedisError::Config(e.to_string()))
@@ -149,7 +152,7 @@ impl RedisStore {
         (index, manager)
     }
 
-    /// Replaces a connection that timed out, unless another caller already did.
+    /// Replaces a connection that failed, unless another caller already did.
     fn replace(&self, index: usize, stale: &Arc<ConnectionManager>) {
         let Ok(fresh) = self.inner.connect() else { return };
         let mut slot = self.inner.slots[index].write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -164,11 +167,18 @@ impl RedisStore {
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
         let (index, manager) = self.slot();
+        let mut connection_failed = false;
         let outcome = match tokio::time::timeout(self.inner.op_timeout, op((*manager).clone())).await {
             Ok(result) => result.map_err(|e| {
+                // Anything but Redis's own answer (a script error, a wrong type) is the
+                // connection's failure: the manager only reconnects by itself on some.
+                connection_failed = !matches!(e.kind(), redis::ErrorKind::Server(_));
                 if e.is_timeout() { RedisError::Timeout } else { RedisError::Backend(e.to_string()) }
             }),
-            Err(_) => Err(RedisError::Timeout),
+            Err(_) => {
+                connection_failed = true;
+                Err(RedisError::Timeout)
+            }
         };
         match &outcome {
             Ok(_) => {
@@ -176,7 +186,7 @@ impl RedisStore {
                 metrics::gauge!("redis_up").set(1.0);
             }
             Err(err) => {
-                if matches!(err, RedisError::Timeout) {
+                if connection_failed {
                     self.replace(index, &manager);
                 }
                 self.inner.breaker.record_failure();
@@ -196,9 +206,7 @@ impl Probe for RedisStore {
     /// successful ping closes the circuit, so recovery does not wait for traffic.
     async fn check(&self) -> Result<(), ProbeError> {
         let pong = self
-            .run_unguarded(|mut conn| async move {
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            })
+            .run_unguarded(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
             .await;
         match pong {
             Ok(_) => Ok(()),

@@ -88,6 +88,14 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AuthenticateError::Revoked`], or storage failures.
+    /// The cached read [`Self::authenticate_claims`] will make for `claims`, for
+    /// the request gate to confirm ahead of the request.
+    #[must_use]
+    pub fn session_read(&self, claims: &AccessClaims) -> devora_ports::VersionedRead {
+        let scope = session_cache_key(claims.session_id);
+        self.reads.read_of(&scope, &scope)
+    }
+
     pub async fn authenticate_claims(&self, claims: &AccessClaims) -> Result<Principal, AuthenticateError> {
         let scope = session_cache_key(claims.session_id);
         let ports = self.ports.clone();

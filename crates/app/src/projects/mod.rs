@@ -14,7 +14,7 @@ use devora_domain::{
 };
 use devora_ports::{
     Clock, CreateProjectError, Entitlements, FileLimits, NewProject, Page, PageCursor, ProjectPatch, ProjectRepository,
-    PutFileError, StorageError,
+    PutFileError, StorageError, VersionedRead,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -88,7 +88,7 @@ impl From<StorageError> for ProjectError {
 }
 
 /// The project as cached: plain data, mapped back to the domain on read.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ProjectRecord {
     id: uuid::Uuid,
     owner_id: uuid::Uuid,
@@ -131,7 +131,7 @@ impl ProjectRecord {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct FileRecord {
     path: String,
     size: u64,
@@ -139,7 +139,7 @@ struct FileRecord {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ProjectPageRecord {
     items: Vec<ProjectRecord>,
     next: Option<(DateTime<Utc>, uuid::Uuid)>,
@@ -152,6 +152,18 @@ fn corrupt() -> ProjectError {
 /// How many of a user's newest projects are cached as one entry; the first page
 /// of any size up to this is served from it.
 const HEAD_SIZE: u32 = 100;
+
+/// What a read request of the projects API will read from the cache, so the
+/// request gate can confirm it ahead of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedRead {
+    /// The first page of the caller's projects.
+    List,
+    /// One project (every route under it checks ownership through it).
+    Project(ProjectId),
+    /// A project and its file list.
+    Files(ProjectId),
+}
 
 fn project_scope(id: ProjectId) -> String {
     format!("project:{id}")
@@ -252,6 +264,22 @@ impl ProjectService {
             head.next.map(|(created_at, id)| PageCursor { created_at, id })
         };
         Ok(Page { items, next })
+    }
+
+    /// The versioned cache reads `what` makes for `owner`.
+    #[must_use]
+    pub fn cached_reads(&self, owner: UserId, what: CachedRead) -> Vec<VersionedRead> {
+        match what {
+            CachedRead::List => {
+                let scope = list_scope(owner);
+                vec![self.reads.read_of(&scope, &format!("{scope}:head"))]
+            }
+            CachedRead::Project(id) => vec![self.reads.read_of(&project_scope(id), &project_scope(id))],
+            CachedRead::Files(id) => vec![
+                self.reads.read_of(&project_scope(id), &project_scope(id)),
+                self.reads.read_of(&files_scope(id), &files_scope(id)),
+            ],
+        }
     }
 
     /// The caller's project, from the cache when possible.

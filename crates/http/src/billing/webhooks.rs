@@ -27,7 +27,7 @@ pub async fn stripe(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     let signature = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     // Verify first; a forgery is refused without touching the budget or the store.
     let verified = state.billing.verify_webhook(signature, &body).map_err(ApiError::from)?;
-    let admitted = match admit(&req, RoutePolicy::Fixed(PolicyKind::Webhook)).await {
+    let (admitted, _) = match admit(&req, RoutePolicy::Fixed(PolicyKind::Webhook), None).await {
         Ok(admitted) => admitted,
         Err(refused) => return Ok(refused),
     };

@@ -10,9 +10,9 @@ pub(crate) mod revisions;
 use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
 use devora_api_types::{ErrorCode, FileEntry, FrameworkDto, MessageDto, MessageRoleDto, ProjectDto};
-use devora_app::projects::ProjectError;
-use devora_domain::{FileMeta, FilePath, Framework, Message, MessageRole, Project, ProjectId};
-use devora_ports::CreatedResource;
+use devora_app::projects::{CachedRead, ProjectError};
+use devora_domain::{FileMeta, FilePath, Framework, Message, MessageRole, Project, ProjectId, UserId};
+use devora_ports::{CreatedResource, VersionedRead};
 
 use crate::ApiError;
 use crate::error::invalid_field;
@@ -45,7 +45,28 @@ pub fn scope() -> impl HttpServiceFactory {
         .service(resource("/{id}/revisions/{n}", "GET").route(web::get().to(revisions::get_revision)))
         .service(resource("/{id}/revisions/{n}/restore", "POST").route(web::post().to(revisions::restore_revision)))
         .default_service(web::to(crate::context::not_found))
-        .wrap(limit_by_method())
+        .wrap(limit_by_method().reading(cached_reads))
+}
+
+/// What a GET under `/projects` reads from the cache: the first page of the
+/// list, or the project (every route under it checks ownership through it) and,
+/// for the file list, its files.
+fn cached_reads(req: &actix_web::HttpRequest, state: &crate::AppState, owner: UserId) -> Vec<VersionedRead> {
+    let tail = req.path().strip_prefix("/api/v2/projects").unwrap_or_default().trim_start_matches('/');
+    let mut parts = tail.split('/');
+    let what = match (parts.next(), parts.next(), parts.next()) {
+        (Some(""), None, None) if !req.query_string().contains("cursor") => CachedRead::List,
+        (Some(id), Some("files"), None) => match ProjectId::parse(id) {
+            Some(id) => CachedRead::Files(id),
+            None => return Vec::new(),
+        },
+        (Some(id), _, _) => match ProjectId::parse(id) {
+            Some(id) => CachedRead::Project(id),
+            None => return Vec::new(),
+        },
+        _ => return Vec::new(),
+    };
+    state.projects.cached_reads(owner, what)
 }
 
 impl From<ProjectError> for ApiError {
