@@ -52,3 +52,11 @@ conformance:
 client-test:
     cargo build -p devora-server
     cd clients/typescript && npm ci && npm run build && npm test
+
+# Three server processes on ports 8081-8083 sharing one Postgres database and one Redis; Ctrl-C stops them.
+cluster:
+    bash scripts/cluster.sh
+
+# The many-nodes tests and the faults under load (real server processes; needs Postgres and Redis).
+cluster-test:
+    cargo test -p devora-e2e --test api -- cluster:: faults::

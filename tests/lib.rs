@@ -14,10 +14,13 @@ pub mod proxy;
 pub mod standins;
 
 pub use harness::app::{Options, TestApp};
+pub use harness::cluster::{CLUSTER_JWT_SECRET, Cluster, ClusterOptions, owned};
+pub use harness::endpoint::Endpoint;
 pub use harness::isolation::TempDir;
 pub use harness::process::{ServerProcess, server_binary};
 pub use harness::requests::{PASSWORD, SignedIn, unique_email};
 #[doc(hidden)]
 pub use harness::scenario::{run_on_app, run_on_variant};
+pub use harness::services::{PrivatePostgres, PrivateRedis};
 pub use harness::variants::{Db, Kv, Variant, postgres_admin_url, redis_url};
 pub use proxy::{ProxyMode, TcpProxy};
