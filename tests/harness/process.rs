@@ -63,10 +63,15 @@ impl ServerProcess {
             .spawn()
             .expect("start devora-server");
         let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        // Generous: many processes may be starting at once on a small machine.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
             if client.get(format!("{address}/health/live")).send().await.is_ok_and(|r| r.status().is_success()) {
                 return Self { child, port, address };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("devora-server exited before it came up on port {port}: {status} (TEST_LOG=1 shows its log)");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

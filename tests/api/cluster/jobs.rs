@@ -112,7 +112,7 @@ scenario!(a_job_of_a_killed_node_is_finished_by_another, [postgres_redis], threa
 scenario!(a_jobs_events_are_watched_on_the_nodes_not_running_it, [postgres_redis], threads = 4, |variant: Variant| {
     let _ = variant;
     let (_dir, plans) = plans_file(&roomy_limits());
-    let reply = ScriptedReply::slow(60, Duration::from_millis(50));
+    let reply = ScriptedReply::slow(80, Duration::from_millis(50));
     let (cluster, stand_ins) = cluster_with_stand_ins(&reply, &plans).await;
     let nodes = cluster.endpoints();
     let user = nodes[0].new_user().await;
