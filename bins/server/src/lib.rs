@@ -426,6 +426,7 @@ impl Application {
             hsts: settings.public_url.starts_with("https://"),
             trusted_proxies: settings.http.trusted_proxies.clone(),
             forwarded_header: settings.http.forwarded_header,
+            access_log: settings.http.access_log,
         };
         let server = devora_http::serve(listener, state, http, extra_routes).map_err(StartupError::Http)?;
         let tasks = background_tasks(&settings, &database, &billing, &generation, redis_signals);

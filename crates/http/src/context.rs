@@ -52,7 +52,9 @@ pub async fn request_context(
     let ctx = RequestContext { request_id: request_id(&req), path: req.path().to_owned() };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
-    let hsts = req.app_data::<actix_web::web::Data<crate::HttpConfig>>().is_some_and(|cfg| cfg.hsts);
+    let config = req.app_data::<actix_web::web::Data<crate::HttpConfig>>();
+    let hsts = config.is_some_and(|cfg| cfg.hsts);
+    let access_log = config.map_or(crate::AccessLog::All, |cfg| cfg.access_log);
 
     // Note: the request must not be cloned before routing (actix needs it unique).
     let outcome = CONTEXT.scope(ctx.clone(), next.call(req)).await;
@@ -78,6 +80,9 @@ pub async fn request_context(
     metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
         .record(elapsed.as_secs_f64());
+    if !access_log.records(status, elapsed) {
+        return result;
+    }
     // The path, never the query: queries can carry OAuth codes and state.
     tracing::info!(
         request_id = %ctx.request_id,

@@ -30,4 +30,4 @@ pub use extract::ApiJson;
 pub use metrics_recorder::metrics_handle;
 pub use openapi::{openapi_document, openapi_yaml};
 pub use server::{OpenApiDocsHandle, RouteHook, build_app, serve};
-pub use state::{AppState, HttpConfig};
+pub use state::{AccessLog, AppState, HttpConfig};

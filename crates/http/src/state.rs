@@ -28,6 +28,34 @@ pub struct HttpConfig {
     /// Proxies whose forwarding headers are believed when resolving client IPs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub forwarded_header: crate::ForwardedHeader,
+    /// Which requests the access log records (every request is counted in metrics).
+    pub access_log: AccessLog,
+}
+
+/// Which requests get an access-log line. Every request is counted in the
+/// `http_requests_total` and `http_request_duration_seconds` metrics whatever
+/// this says; the line is for following one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Every request.
+    All,
+    /// Refusals and failures (status 400 and up) and requests slower than a second.
+    #[default]
+    Problems,
+    /// None.
+    Off,
+}
+
+impl AccessLog {
+    /// Whether a request answered `status` after `elapsed` gets a line.
+    #[must_use]
+    pub fn records(self, status: u16, elapsed: Duration) -> bool {
+        match self {
+            Self::All => true,
+            Self::Problems => status >= 400 || elapsed >= Duration::from_secs(1),
+            Self::Off => false,
+        }
+    }
 }
 
 /// Called before `/metrics` renders, to refresh gauges sampled on demand (DB pool).
@@ -49,4 +77,23 @@ pub struct AppState {
     pub public_url: String,
     pub metrics: PrometheusHandle,
     pub scrape_hooks: Vec<ScrapeHook>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_log_records_what_it_says() {
+        let fast = Duration::from_millis(3);
+        let slow = Duration::from_secs(2);
+        assert!(AccessLog::All.records(200, fast));
+        assert!(!AccessLog::Problems.records(200, fast));
+        assert!(!AccessLog::Problems.records(304, fast));
+        assert!(AccessLog::Problems.records(200, slow), "a slow success");
+        assert!(AccessLog::Problems.records(404, fast));
+        assert!(AccessLog::Problems.records(429, fast));
+        assert!(AccessLog::Problems.records(503, fast));
+        assert!(!AccessLog::Off.records(500, slow));
+    }
 }

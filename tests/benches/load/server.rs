@@ -156,8 +156,12 @@ impl Backend {
     /// The server's environment (beyond HOST and PORT) with limits on or off.
     pub fn env(&self, limits: bool) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = vec![
-            ("RUST_LOG".into(), "warn".into()),
+            // The server's default log filter and the production format; the
+            // access log at its default (ACCESS_LOG=problems).
             ("LOG_FORMAT".into(), "json".into()),
+            // The container image's allocator settings (Dockerfile).
+            ("MIMALLOC_ARENA_EAGER_COMMIT".into(), "0".into()),
+            ("MIMALLOC_PURGE_DELAY".into(), "0".into()),
             ("JWT_SECRET".into(), JWT_SECRET.into()),
             ("ACCESS_TOKEN_TTL_SECS".into(), "7200".into()),
             // POST /projects runs for the whole scenario: lift the free plan's count.

@@ -69,6 +69,7 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// The header the trusted proxies write: `x-forwarded-for` or `forwarded`.
     pub forwarded_header: devora_http::ForwardedHeader,
+    pub access_log: devora_http::AccessLog,
 }
 
 /// Credentials of an optional integration; `None` fields mean "not configured".
@@ -222,6 +223,15 @@ impl Settings {
                 Some(other) => {
                     r.fail("TRUSTED_PROXY_HEADER", format!("must be x-forwarded-for or forwarded (got {other:?})"));
                     devora_http::ForwardedHeader::XForwardedFor
+                }
+            },
+            access_log: match r.get("ACCESS_LOG").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("problems") => devora_http::AccessLog::Problems,
+                Some("all") => devora_http::AccessLog::All,
+                Some("off") => devora_http::AccessLog::Off,
+                Some(other) => {
+                    r.fail("ACCESS_LOG", format!("must be all, problems or off (got {other:?})"));
+                    devora_http::AccessLog::Problems
                 }
             },
         };
