@@ -36,7 +36,15 @@ pub struct JwtTokens {
     decoding: DecodingKey,
     validation: Validation,
     config: JwtConfig,
+    /// Tokens verified before, by their exact text: a given string's signature,
+    /// issuer and audience cannot change, so only its expiry is checked again.
+    /// Every request presents its token, and verifying it (base64, JSON, HMAC)
+    /// was a measurable share of a cached read (docs/benchmarks.md).
+    verified: moka::sync::Cache<Box<str>, AccessClaims>,
 }
+
+/// Verified tokens remembered at most (about 4 MB).
+const VERIFIED_TOKENS: u64 = 10_000;
 
 impl JwtTokens {
     #[must_use]
@@ -46,15 +54,22 @@ impl JwtTokens {
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         Self {
             encoding: EncodingKey::from_secret(&config.secret),
             decoding: DecodingKey::from_secret(&config.secret),
             validation,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(config.ttl + Duration::from_secs(LEEWAY_SECS))
+                .build(),
             config,
         }
     }
 }
+
+/// Clock skew allowed on `exp`, as jsonwebtoken's validation allows it.
+const LEEWAY_SECS: u64 = 5;
 
 impl AccessTokens for JwtTokens {
     fn issue(
@@ -80,17 +95,28 @@ impl AccessTokens for JwtTokens {
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            // jsonwebtoken's rule: expired once `exp` is more than the leeway ago.
+            let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+            return if unix(chrono::Utc::now()) - leeway > unix(claims.expires_at) {
+                Err(TokenError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|err| match err.kind() {
             ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
         let claims = data.claims;
-        Ok(AccessClaims {
+        let verified = AccessClaims {
             user_id: UserId::parse(&claims.sub).ok_or(TokenError::Invalid)?,
             session_id: SessionId::parse(&claims.sid).ok_or(TokenError::Invalid)?,
             role: Role::parse(&claims.role).ok_or(TokenError::Invalid)?,
             expires_at: from_unix(claims.exp).ok_or(TokenError::Invalid)?,
-        })
+        };
+        self.verified.insert(token.into(), verified.clone());
+        Ok(verified)
     }
 }
 
@@ -131,6 +157,18 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_token_still_expires() {
+        let t = JwtTokens::new(JwtConfig { ttl: Duration::from_secs(1), ..tokens().config });
+        // Expired about 4 s ago (whole seconds): inside the 5 s leeway, for at most 2 s more.
+        let issued = chrono::Utc::now() - chrono::Duration::seconds(5);
+        let (token, _) = t.issue(UserId::new(), SessionId::new(), Role::User, issued).unwrap();
+        assert!(t.verify(&token).is_ok());
+        assert!(t.verify(&token).is_ok(), "from memory");
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(t.verify(&token), Err(TokenError::Expired), "memory does not outlive the token");
+    }
+
+    #[test]
     fn expired_tampered_and_unsigned_tokens_are_refused() {
         let t = tokens();
         let old = chrono::Utc::now() - chrono::Duration::hours(1);
@@ -138,6 +176,7 @@ mod tests {
         assert_eq!(t.verify(&expired), Err(TokenError::Expired));
 
         let (token, _) = t.issue(UserId::new(), SessionId::new(), Role::User, chrono::Utc::now()).unwrap();
+        assert!(t.verify(&token).is_ok(), "verified, and remembered");
         let parts: Vec<&str> = token.split('.').collect();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut payload: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
