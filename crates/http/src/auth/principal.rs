@@ -38,16 +38,20 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req.headers()).map(str::to_owned);
         let verified = req.extensions().get::<VerifiedClaims>().map(|v| v.0.clone());
+        // Claims verified by the rate-limit middleware came from this request's token.
+        let token = if verified.is_some() { None } else { bearer_token(req.headers()).map(str::to_owned) };
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = token.ok_or_else(|| {
-                unauthenticated(ErrorCode::Unauthenticated, "Send an access token: Authorization: Bearer <token>.")
-            })?;
-            let principal = match verified {
-                Some(claims) => state.auth.authenticate_claims(&claims).await,
-                None => state.auth.authenticate(&token).await,
+            let principal = match (verified, token) {
+                (Some(claims), _) => state.auth.authenticate_claims(&claims).await,
+                (None, Some(token)) => state.auth.authenticate(&token).await,
+                (None, None) => {
+                    return Err(unauthenticated(
+                        ErrorCode::Unauthenticated,
+                        "Send an access token: Authorization: Bearer <token>.",
+                    ));
+                }
             };
             principal.map(Authenticated).map_err(ApiError::from)
         })
