@@ -38,19 +38,19 @@ struct Held {
 }
 
 tokio::task_local! {
-    static CONFIRMED: RefCell<HashMap<String, Versioned>>;
+    static CONFIRMED: RefCell<HashMap<String, (String, Versioned)>>;
 }
 
-/// The gate's answers for one request's reads, by key. Run the request inside
-/// [`Confirmed::scope`].
+/// The gate's answers for one request's reads, by key (with the key's scope). Run
+/// the request inside [`Confirmed::scope`].
 #[derive(Debug, Default)]
-pub struct Confirmed(HashMap<String, Versioned>);
+pub struct Confirmed(HashMap<String, (String, Versioned)>);
 
 impl Confirmed {
     /// Pairs each read with its answer (in order); extra answers are ignored.
     #[must_use]
     pub fn new(reads: Vec<VersionedRead>, answers: Vec<Versioned>) -> Self {
-        Self(reads.into_iter().zip(answers).map(|(read, answer)| (read.key, answer)).collect())
+        Self(reads.into_iter().zip(answers).map(|(read, answer)| (read.key, (read.scope, answer))).collect())
     }
 
     /// Runs `f` with these answers available to every read it makes.
@@ -63,7 +63,13 @@ impl Confirmed {
 
     /// This request's confirmed answer for `key`, taken (each is used once).
     fn take(key: &str) -> Option<Versioned> {
-        CONFIRMED.try_with(|map| map.borrow_mut().remove(key)).ok().flatten()
+        CONFIRMED.try_with(|map| map.borrow_mut().remove(key)).ok().flatten().map(|(_, answer)| answer)
+    }
+
+    /// Drops this request's answers for `scopes`: the request has just written
+    /// them, so what the gate said before is no longer the current version.
+    fn forget(scopes: &[&str]) {
+        let _ = CONFIRMED.try_with(|map| map.borrow_mut().retain(|_, (scope, _)| !scopes.contains(&scope.as_str())));
     }
 }
 
@@ -205,6 +211,7 @@ impl ReadThrough {
     /// Invalidates scopes on every node. A failure is logged: the adapter keeps
     /// the bump pending and will not serve those scopes until it succeeds.
     pub async fn invalidate(&self, scopes: &[&str]) {
+        Confirmed::forget(scopes);
         if let Err(err) = self.cache.bump(scopes).await {
             tracing::warn!(error = %err, ?scopes, "cache invalidation deferred");
         }
@@ -244,6 +251,24 @@ mod tests {
         fn backend(&self) -> &'static str {
             "test"
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_writes_a_scope_does_not_use_what_the_gate_said_of_it() {
+        let reads = ReadThrough::new(Arc::new(AlwaysMiss));
+        let read = |scope: &str| VersionedRead { scope: scope.into(), key: scope.into(), held: None };
+        let answer = |version| Versioned { version, entry: Entry::Value(b"7".to_vec()) };
+        let confirmed = Confirmed::new(vec![read("a"), read("b")], vec![answer(9), answer(9)]);
+        let (a, b) = confirmed
+            .scope(async {
+                reads.invalidate(&["a"]).await;
+                let load = || async { Ok::<_, StorageError>(1u32) };
+                let ttl = Duration::from_secs(60);
+                (reads.get("a", "a", ttl, load).await.unwrap(), reads.get("b", "b", ttl, load).await.unwrap())
+            })
+            .await;
+        assert_eq!(a, 1, "written in this request: read again, not the gate's answer");
+        assert_eq!(b, 7, "untouched: the gate's answer");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
