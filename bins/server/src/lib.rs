@@ -416,6 +416,7 @@ impl Application {
             public_url: settings.public_url.clone(),
             metrics: devora_http::metrics_handle(),
             scrape_hooks: vec![Arc::new(move || pool_metrics.record_pool_metrics())],
+            rendered_projects: devora_http::RenderedProjects::default(),
         };
         let http = HttpConfig {
             json_limit: settings.http.json_limit,

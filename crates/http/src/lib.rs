@@ -29,5 +29,6 @@ pub use error::{ApiError, field_error, invalid_field};
 pub use extract::ApiJson;
 pub use metrics_recorder::metrics_handle;
 pub use openapi::{openapi_document, openapi_yaml};
+pub use projects::RenderedProjects;
 pub use server::{OpenApiDocsHandle, RouteHook, build_app, serve};
 pub use state::{AccessLog, AppState, HttpConfig};

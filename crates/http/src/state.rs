@@ -77,6 +77,8 @@ pub struct AppState {
     pub public_url: String,
     pub metrics: PrometheusHandle,
     pub scrape_hooks: Vec<ScrapeHook>,
+    /// Projects as last rendered for `GET /projects/{id}`.
+    pub rendered_projects: crate::projects::RenderedProjects,
 }
 
 #[cfg(test)]

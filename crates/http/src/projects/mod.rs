@@ -14,7 +14,10 @@ use devora_app::projects::{CachedRead, ProjectError};
 use devora_domain::{FileMeta, FilePath, Framework, Message, MessageRole, Project, ProjectId, UserId};
 use devora_ports::{CreatedResource, VersionedRead};
 
+use std::sync::Arc;
+
 use crate::ApiError;
+use crate::conditional::Rendered;
 use crate::error::invalid_field;
 use crate::rate_limit::limit_by_method;
 use crate::routes::resource;
@@ -152,6 +155,37 @@ pub(crate) fn framework(dto: FrameworkDto) -> Framework {
     }
 }
 
+/// Projects as last rendered (JSON body and ETag), each kept with the project it
+/// was rendered from and served again only for an equal one: reading a cached
+/// project no longer serialises and hashes it on every request
+/// (docs/benchmarks.md). Bounded by count; ownership is checked before.
+#[derive(Clone)]
+pub struct RenderedProjects(moka::sync::Cache<ProjectId, Arc<(Project, Rendered)>>);
+
+/// Rendered projects kept at most (about 2 MB).
+const RENDERED_PROJECTS: u64 = 4096;
+
+impl Default for RenderedProjects {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(RENDERED_PROJECTS))
+    }
+}
+
+impl RenderedProjects {
+    /// `project` rendered, from the last rendering if the project is unchanged.
+    ///
+    /// # Errors
+    /// When the project cannot be serialised.
+    pub fn render(&self, project: &Project) -> Result<Rendered, ApiError> {
+        if let Some(kept) = self.0.get(&project.id).filter(|kept| kept.0 == *project) {
+            return Ok(kept.1.clone());
+        }
+        let rendered = Rendered::of(&project_dto(project))?;
+        self.0.insert(project.id, Arc::new((project.clone(), rendered.clone())));
+        Ok(rendered)
+    }
+}
+
 pub fn project_dto(p: &Project) -> ProjectDto {
     ProjectDto {
         id: p.id.as_uuid(),
@@ -192,4 +226,37 @@ pub(crate) fn file_path(raw: &str) -> Result<FilePath, ApiError> {
 /// What a create returns, kept for replays of its `Idempotency-Key`.
 pub(crate) fn created(value: &impl serde::Serialize, location: Option<String>) -> Result<CreatedResource, ApiError> {
     Ok(CreatedResource { representation: serde_json::to_vec(value).map_err(ApiError::internal)?, location })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(name: &str) -> Project {
+        let now = chrono::Utc::now();
+        Project {
+            id: ProjectId::new(),
+            owner_id: UserId::new(),
+            name: devora_domain::ProjectName::parse(name).unwrap(),
+            description: None,
+            framework: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_project_is_rendered_again_only_when_it_changed() {
+        let rendered = RenderedProjects::default();
+        let first = project("Recipes");
+        let a = rendered.render(&first).unwrap();
+        let again = rendered.render(&first.clone()).unwrap();
+        assert_eq!(a.etag(), again.etag());
+        let renamed = Project { name: devora_domain::ProjectName::parse("Recipes 2").unwrap(), ..first.clone() };
+        let b = rendered.render(&renamed).unwrap();
+        assert_ne!(a.etag(), b.etag(), "a changed project is rendered anew");
+        assert!(String::from_utf8_lossy(b.body()).contains("Recipes 2"));
+        let touched = Project { updated_at: first.updated_at + chrono::Duration::seconds(1), ..renamed };
+        assert_ne!(rendered.render(&touched).unwrap().etag(), b.etag(), "any field counts");
+    }
 }

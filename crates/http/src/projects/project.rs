@@ -93,7 +93,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project = state.projects.get(caller.0.user_id, project_id(&path)?).await?;
-    json_with_etag(&req, &project_dto(&project))
+    Ok(state.rendered_projects.render(&project)?.respond(&req))
 }
 
 /// Change a project's name, description or framework.
