@@ -33,7 +33,7 @@ use devora_outbound::{OutboundConfig, OutboundHttp};
 use devora_ports::generation::JobSignals;
 use devora_ports::{Cache, Gate, Probe, RateLimiter, WebhookVerifier};
 use devora_ports::{FileLimits, IdentityProvider, SystemClock};
-use devora_redis::{RedisCache, RedisConfig, RedisGate, RedisRateLimiter, RedisSignals, RedisStore};
+use devora_redis::{RedisCache, RedisConfig, RedisRateLimiter, RedisSignals, RedisStore};
 use devora_stripe::{StripeConfig, StripeGateway, StripeWebhookConfig, StripeWebhooks};
 use secrecy::ExposeSecret;
 
@@ -96,7 +96,7 @@ impl Adapters {
                 let shared: Arc<dyn RateLimiter> = Arc::new(RedisRateLimiter::new(store.clone()));
                 redis_signals = Some(RedisSignals::new(store.clone(), redis.url.expose_secret())?);
                 let cache = RedisCache::new(store.clone());
-                gate = Some(Arc::new(RedisGate::new(cache.clone())));
+                gate = Some(Arc::new(cache.clone()));
                 (Arc::new(cache), Arc::new(FallbackRateLimiter::new(shared, local_limiter)), Some(store))
             }
             None => (Arc::new(MemoryCache::new(settings.cache_max_bytes)), local_limiter, None),

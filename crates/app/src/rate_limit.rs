@@ -202,7 +202,7 @@ impl RateLimitService {
             Ok(passage) => {
                 let limited = passage.decision.map(|decision| {
                     count_decision(policy, &decision);
-                    metrics::counter!("rate_limit_checks_total", "backend" => "redis").increment(1);
+                    metrics::counter!("rate_limit_checks_total", "backend" => gate.backend()).increment(1);
                     (policy.clone(), decision)
                 });
                 Admission { limited, confirmed: Confirmed::new(reads, passage.reads) }

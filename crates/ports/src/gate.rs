@@ -38,4 +38,7 @@ pub trait Gate: Send + Sync + 'static {
     /// [`CacheError::Unavailable`] when the backend cannot answer; the caller
     /// then limits and reads the slow way, through its fallbacks.
     async fn pass(&self, limit: Option<&LimitCheck>, reads: &[VersionedRead]) -> Result<Passage, CacheError>;
+
+    /// A short name for logs and metrics (`redis`).
+    fn backend(&self) -> &'static str;
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use devora_ports::{Cache, CacheError, Entry, Versioned, VersionedRead};
 use redis::{AsyncCommands, Script};
 
-use crate::scripts::{self, Reply};
+use crate::scripts;
 use crate::store::RedisStore;
 
 /// How long a bumped scope's version lives; far longer than any entry.
@@ -30,7 +30,7 @@ return #KEYS - 1
 #[derive(Clone)]
 pub struct RedisCache {
     store: RedisStore,
-    get_versioned: Arc<Script>,
+    gate: Arc<Script>,
     bump: Arc<Script>,
     /// Scopes whose bump failed (Redis unreachable), each with the sequence of its
     /// latest failure: bumped before this node serves any versioned entry again,
@@ -49,7 +49,7 @@ impl RedisCache {
     pub fn new(store: RedisStore) -> Self {
         let cache = Self {
             store,
-            get_versioned: Arc::new(Script::new(&scripts::get_versioned())),
+            gate: Arc::new(Script::new(&scripts::gate())),
             bump: Arc::new(Script::new(BUMP)),
             pending_bumps: Arc::default(),
             failure_seq: Arc::default(),
@@ -86,6 +86,10 @@ impl RedisCache {
             .await
             .map(|_| ())
             .map_err(|e| CacheError::Unavailable(e.to_string()))
+    }
+
+    pub(crate) fn gate_script(&self) -> &Script {
+        &self.gate
     }
 
     pub(crate) fn store(&self) -> &RedisStore {
@@ -181,36 +185,8 @@ impl Cache for RedisCache {
     }
 
     async fn get_versioned(&self, read: &VersionedRead) -> Result<Versioned, CacheError> {
-        if let Err(err) = self.flush_pending().await {
-            outcome("error");
-            return Err(err);
-        }
-        let (version_key, counter_key, data_key) =
-            (self.version_key(&read.scope), self.counter_key(), self.data_key(&read.key));
-        let held = read.held.map(|v| v.to_string()).unwrap_or_default();
-        let script = self.get_versioned.clone();
-        let result = self
-            .store
-            .run(|mut conn| async move {
-                script
-                    .key(version_key)
-                    .key(counter_key)
-                    .arg(data_key)
-                    .arg(READ_VERSION_TTL_SECS)
-                    .arg(held)
-                    .invoke_async::<redis::Value>(&mut conn)
-                    .await
-            })
-            .await
-            .map_err(|e| CacheError::Unavailable(e.to_string()))
-            .and_then(|reply| {
-                Reply::new(reply).and_then(|mut r| r.versioned()).map_err(|e| CacheError::Unavailable(e.to_string()))
-            });
-        match &result {
-            Ok(versioned) => outcome(entry_outcome(&versioned.entry)),
-            Err(_) => outcome("error"),
-        }
-        result
+        let mut passage = self.pass(None, std::slice::from_ref(read)).await?;
+        passage.reads.pop().ok_or_else(|| CacheError::Unavailable("no answer for the read".into()))
     }
 
     async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {

@@ -17,7 +17,6 @@ mod store;
 
 pub use breaker::BreakerState;
 pub use cache::RedisCache;
-pub use gate::RedisGate;
 pub use rate_limit::RedisRateLimiter;
 pub use signals::RedisSignals;
 pub use store::{RedisConfig, RedisError, RedisStore};

@@ -1,5 +1,5 @@
-//! The Lua the adapters run, built from shared pieces so the limiter, the cache
-//! and the gate cannot drift apart: GCRA (one key, Redis's own clock) and the
+//! The Lua the adapters run, built from shared pieces so the limiter and the
+//! gate (which also serves the cache's versioned reads) cannot drift apart: GCRA (one key, Redis's own clock) and the
 //! versioned read (a scope's version, allocated if absent, and the entry for it
 //! unless the reader holds it).
 
@@ -60,31 +60,25 @@ pub fn gcra() -> String {
     format!("{GCRA_FN}\nreturn gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))")
 }
 
-/// KEYS[1] the scope's version key, KEYS[2] the version counter; ARGV: data key,
-/// read-version TTL, held version ('' when none).
-pub fn get_versioned() -> String {
-    format!(
-        "{READ_VERSIONED_FN}\nlocal out = {{}}\nread_versioned(out, KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[2])\nreturn out"
-    )
-}
-
-/// KEYS[1] the version counter, KEYS[2] the rate key, KEYS[3..] one version key
-/// per read. ARGV[1] interval ms ('0': no check), ARGV[2] limit, ARGV[3]
-/// read-version TTL, then per read its data key and held version ('' when none).
-/// Returns the four GCRA numbers ({1, 0, 0, 0} without a check), then, unless
-/// refused, {version, kind, value} per read.
+/// The request gate, and every versioned read. KEYS[1] the version counter,
+/// then one version key per read, then, when a request is counted, its rate
+/// key. ARGV[1] interval ms ('0': nothing counted), ARGV[2] limit, ARGV[3]
+/// read-version TTL, then per read its data key and held version ('' when
+/// none). Returns the four GCRA numbers ({1, 0, 0, 0} when nothing is counted),
+/// then, unless refused, {version, kind, value} per read.
 pub fn gate() -> String {
     format!(
         r"{GCRA_FN}
 {READ_VERSIONED_FN}
 local out = {{1, 0, 0, 0}}
+local reads = #KEYS - 1
 if ARGV[1] ~= '0' then
-  out = gcra(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+  reads = reads - 1
+  out = gcra(KEYS[#KEYS], tonumber(ARGV[1]), tonumber(ARGV[2]))
   if out[1] == 0 then return out end
 end
-for i = 3, #KEYS do
-  local arg = 4 + (i - 3) * 2
-  read_versioned(out, KEYS[i], KEYS[1], ARGV[arg], ARGV[arg + 1], ARGV[3])
+for i = 1, reads do
+  read_versioned(out, KEYS[1 + i], KEYS[1], ARGV[2 + 2 * i], ARGV[3 + 2 * i], ARGV[3])
 end
 return out"
     )
