@@ -40,15 +40,6 @@ pub enum Entry {
     Value(Vec<u8>),
 }
 
-impl Versioned {
-    /// The answer for `read` given the current `version` and a lookup of the
-    /// value stored for it (made only when the reader does not hold it).
-    pub fn answer(read: &VersionedRead, version: u64, value: impl FnOnce() -> Option<Vec<u8>>) -> Self {
-        let entry = if read.held == Some(version) { Entry::Held } else { value().map_or(Entry::Missing, Entry::Value) };
-        Self { version, entry }
-    }
-}
-
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
     /// The value stored under `key`, or `None` on a miss or after expiry.

@@ -82,8 +82,8 @@ impl Cache for MemoryCache {
             metrics::counter!("cache_requests_total", "backend" => "in-process", "outcome" => "held").increment(1);
             return Ok(Versioned { version, entry: devora_ports::Entry::Held });
         }
-        let value = self.get(&versioned_key(&read.key, version)).await?;
-        Ok(Versioned::answer(read, version, || value))
+        let entry = self.get(&versioned_key(&read.key, version)).await?;
+        Ok(Versioned { version, entry: entry.map_or(devora_ports::Entry::Missing, devora_ports::Entry::Value) })
     }
 
     async fn set_versioned(&self, key: &str, version: u64, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
