@@ -96,12 +96,11 @@ impl ReadThrough {
     /// request gate to answer ahead of the request.
     #[must_use]
     pub fn read_of(&self, scope: &str, key: &str) -> VersionedRead {
-        VersionedRead { scope: scope.to_owned(), key: key.to_owned(), held: self.local.get(key).map(|h| h.version) }
+        Self::read(scope, key, self.local.get(key).as_ref())
     }
 
-    fn held<T: Clone + 'static>(&self, key: &str, version: u64) -> Option<T> {
-        let held = self.local.get(key).filter(|h| h.version == version)?;
-        held.value.downcast_ref::<T>().cloned()
+    fn read(scope: &str, key: &str, held: Option<&Held>) -> VersionedRead {
+        VersionedRead { scope: scope.to_owned(), key: key.to_owned(), held: held.map(|h| h.version) }
     }
 
     fn keep<T: Send + Sync + 'static>(&self, key: &str, version: u64, value: T, encoded_len: usize) {
@@ -120,9 +119,11 @@ impl ReadThrough {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
     {
+        // What this node holds for `key`, looked up once for the read and its answer.
+        let held = self.local.get(key);
         let answer = match Confirmed::take(key) {
             Some(answer) => answer,
-            None => match self.cache.get_versioned(&self.read_of(scope, key)).await {
+            None => match self.cache.get_versioned(&Self::read(scope, key, held.as_ref())).await {
                 Ok(answer) => answer,
                 Err(_) => return load().await,
             },
@@ -130,7 +131,8 @@ impl ReadThrough {
         let version = answer.version;
         match answer.entry {
             Entry::Held => {
-                if let Some(value) = self.held::<T>(key, version) {
+                let value = held.filter(|h| h.version == version).and_then(|h| h.value.downcast_ref::<T>().cloned());
+                if let Some(value) = value {
                     return Ok(value);
                 }
             }
