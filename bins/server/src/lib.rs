@@ -88,7 +88,6 @@ impl Adapters {
                 let store = RedisStore::new(&RedisConfig {
                     url: redis.url.expose_secret().to_owned(),
                     key_prefix: redis.key_prefix.clone(),
-                    connections: redis.connections,
                     op_timeout: redis.op_timeout,
                     breaker_threshold: redis.breaker_threshold,
                     breaker_cooldown: redis.breaker_cooldown,

@@ -51,7 +51,6 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     pub url: SecretString,
     pub key_prefix: String,
-    pub connections: usize,
     pub op_timeout: Duration,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
@@ -270,7 +269,6 @@ impl Settings {
             RedisSettings {
                 url: SecretString::from(url),
                 key_prefix: r.string("REDIS_KEY_PREFIX", "devora:"),
-                connections: r.number("REDIS_CONNECTIONS", 1usize, 1, 64),
                 op_timeout: Duration::from_millis(r.number("REDIS_TIMEOUT_MS", 250u64, 10, 10_000)),
                 breaker_threshold: r.number("REDIS_BREAKER_THRESHOLD", 3u32, 1, 1000),
                 breaker_cooldown: Duration::from_millis(r.number("REDIS_BREAKER_COOLDOWN_MS", 2_000u64, 100, 600_000)),

@@ -1,5 +1,4 @@
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,9 +17,6 @@ pub struct RedisConfig {
     pub url: String,
     /// Prepended to every key, so several deployments (or test runs) can share one Redis.
     pub key_prefix: String,
-    /// Multiplexed connections, used in turn. One already carries every request
-    /// of the node (commands are pipelined); more spread the reading of replies.
-    pub connections: usize,
     /// Upper bound on any one operation, connection included.
     pub op_timeout: Duration,
     /// Consecutive failures that open the circuit.
@@ -41,8 +37,8 @@ pub enum RedisError {
     Backend(String),
 }
 
-/// Shared multiplexed connections with a per-operation timeout and a circuit
-/// breaker, used by the cache, the rate limiter and the health probe.
+/// One shared multiplexed connection with a per-operation timeout and a circuit
+/// breaker, used by the cache, the rate limiter, the gate and the health probe.
 ///
 /// Not a pool: a pool checks a connection out per operation, and deadpool-redis
 /// pings it on every checkout (a second round trip per command, measured in
@@ -58,17 +54,10 @@ pub struct RedisStore {
 struct Inner {
     client: redis::Client,
     manager: ConnectionManagerConfig,
-    slots: Vec<RwLock<Arc<ConnectionManager>>>,
-    next: AtomicUsize,
+    connection: RwLock<Arc<ConnectionManager>>,
     prefix: String,
     op_timeout: Duration,
     breaker: Breaker,
-}
-
-impl Inner {
-    fn connect(&self) -> Result<Arc<ConnectionManager>, RedisError> {
-        lazy_manager(&self.client, &self.manager)
-    }
 }
 
 fn lazy_manager(
@@ -81,7 +70,7 @@ fn lazy_manager(
 }
 
 impl RedisStore {
-    /// Builds the connections. They connect lazily, so this succeeds while Redis is down.
+    /// Builds the connection. It connects lazily, so this succeeds while Redis is down.
     ///
     /// # Errors
     /// [`RedisError::Config`] when the URL cannot be parsed.
@@ -95,15 +84,12 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(100))
             .set_connection_timeout(Some(config.op_timeout))
             .set_response_timeout(Some(config.op_timeout));
-        let slots = (0..config.connections.max(1))
-            .map(|_| lazy_manager(&client, &manager).map(RwLock::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let connection = RwLock::new(lazy_manager(&client, &manager)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 manager,
-                slots,
-                next: AtomicUsize::new(0),
+                connection,
                 prefix: config.key_prefix.clone(),
                 op_timeout: config.op_timeout,
                 breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
@@ -145,19 +131,16 @@ impl RedisStore {
         self.run_unguarded(op).await
     }
 
-    fn slot(&self) -> (usize, Arc<ConnectionManager>) {
-        let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
-        let slot = &self.inner.slots[index];
-        let manager = slot.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |m| m.clone());
-        (index, manager)
+    fn connection(&self) -> Arc<ConnectionManager> {
+        self.inner.connection.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Replaces a connection that failed, unless another caller already did.
-    fn replace(&self, index: usize, stale: &Arc<ConnectionManager>) {
-        let Ok(fresh) = self.inner.connect() else { return };
-        let mut slot = self.inner.slots[index].write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if Arc::ptr_eq(&slot, stale) {
-            *slot = fresh;
+    fn replace(&self, stale: &Arc<ConnectionManager>) {
+        let Ok(fresh) = lazy_manager(&self.inner.client, &self.inner.manager) else { return };
+        let mut connection = self.inner.connection.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::ptr_eq(&connection, stale) {
+            *connection = fresh;
         }
     }
 
@@ -166,7 +149,7 @@ impl RedisStore {
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, redis::RedisError>>,
     {
-        let (index, manager) = self.slot();
+        let manager = self.connection();
         let mut connection_failed = false;
         let outcome = match tokio::time::timeout(self.inner.op_timeout, op((*manager).clone())).await {
             Ok(result) => result.map_err(|e| {
@@ -187,7 +170,7 @@ impl RedisStore {
             }
             Err(err) => {
                 if connection_failed {
-                    self.replace(index, &manager);
+                    self.replace(&manager);
                 }
                 self.inner.breaker.record_failure();
                 metrics::gauge!("redis_up").set(0.0);
