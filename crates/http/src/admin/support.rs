@@ -9,7 +9,7 @@ use super::users::user_id;
 use crate::generation::jobs::JobsQuery;
 use crate::generation::{job_dto, job_id, status_from_dto};
 use crate::pagination::{PageQuery, encode_cursor};
-use crate::projects::project_dto;
+use crate::projects::project_page;
 use crate::{ApiError, AppState};
 
 /// A user's projects (metadata, never file contents), newest first. Audited
@@ -33,10 +33,7 @@ pub async fn user_projects(
     let id = user_id(&path)?;
     let (limit, cursor) = query.parse()?;
     let page = state.admin.user_projects(&admin.actor, id, cursor, limit).await?;
-    Ok(web::Json(ProjectPage {
-        items: page.items.iter().map(project_dto).collect(),
-        next_cursor: page.next.as_ref().map(encode_cursor),
-    }))
+    Ok(web::Json(project_page(&page)))
 }
 
 /// A user's generation jobs, newest first (`?status=` and `?project_id=` as for

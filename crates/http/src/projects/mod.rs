@@ -9,10 +9,10 @@ pub(crate) mod revisions;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
-use devora_api_types::{ErrorCode, FileEntry, FrameworkDto, MessageDto, MessageRoleDto, ProjectDto};
+use devora_api_types::{ErrorCode, FileEntry, FrameworkDto, MessageDto, MessageRoleDto, ProjectDto, ProjectPage};
 use devora_app::projects::{CachedRead, ProjectError};
 use devora_domain::{FileMeta, FilePath, Framework, Message, MessageRole, Project, ProjectId, UserId};
-use devora_ports::{CreatedResource, VersionedRead};
+use devora_ports::{CreatedResource, Page, VersionedRead};
 
 use std::sync::Arc;
 
@@ -183,6 +183,14 @@ impl RenderedProjects {
         let rendered = Rendered::of(&project_dto(project))?;
         self.0.insert(project.id, Arc::new((project.clone(), rendered.clone())));
         Ok(rendered)
+    }
+}
+
+/// A page of projects as the API lists them (the caller's, or a user's for an admin).
+pub(crate) fn project_page(page: &Page<Project>) -> ProjectPage {
+    ProjectPage {
+        items: page.items.iter().map(project_dto).collect(),
+        next_cursor: page.next.as_ref().map(crate::pagination::encode_cursor),
     }
 }
 

@@ -5,12 +5,12 @@ use devora_api_types::{CreateProjectRequest, Problem, ProjectDto, ProjectPage, U
 use devora_domain::{ProjectDescription, ProjectName};
 use devora_ports::ProjectPatch;
 
-use super::{created, framework, project_dto, project_id};
+use super::{created, framework, project_dto, project_id, project_page};
 use crate::auth::Authenticated;
 use crate::conditional::json_with_etag;
 use crate::error::invalid_field;
 use crate::idempotency::idempotent;
-use crate::pagination::{PageQuery, encode_cursor};
+use crate::pagination::PageQuery;
 use crate::{ApiError, ApiJson, AppState};
 
 /// The caller's projects, newest first.
@@ -31,11 +31,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, cursor) = query.parse()?;
     let page = state.projects.list(caller.0.user_id, cursor, limit).await?;
-    let body = ProjectPage {
-        items: page.items.iter().map(project_dto).collect(),
-        next_cursor: page.next.as_ref().map(encode_cursor),
-    };
-    json_with_etag(&req, &body)
+    json_with_etag(&req, &project_page(&page))
 }
 
 /// Create a project.
